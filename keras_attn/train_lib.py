@@ -1,0 +1,338 @@
+"""Training: data, model, `fit` with callbacks, and the run folder.
+
+`train(config)` is what `train.py` calls. It loads the dataset (uint8 NumPy
+arrays, no TensorFlow needed), builds ResNet-18 + attention, trains it inside
+a training-only augmentation wrapper with warm-up + cosine learning rate,
+keeps the best validation weights, evaluates on the test split, and writes
+the run folder:
+
+    model.keras  config.json  labels.txt  history.csv  metrics.json
+    curves.png   attention.png
+
+`model.keras` holds the clean classifier (no augmentation, no optimizer
+state): the artefact to export. Re-running with the same `run_dir` resumes a
+killed run from its last finished epoch (`keras.callbacks.BackupAndRestore`).
+"""
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+
+import keras
+import numpy as np
+
+from keras_attn import io_utils, visualize
+from keras_attn.data import Dataset, load_dataset
+from keras_attn.data.augment import build_augmenter, with_augmentation
+from keras_attn.layers import ATTENTION_NAMES, BRANCHES
+from keras_attn.models import classifier
+from keras_attn.models.backbone import load_backbone
+from keras_attn.optimizers import ScaledAdamW
+from keras_attn.recipes import get_recipe
+
+MIXED_PRECISION = ("off", "bfloat16", "float16")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every setting of a run; `None` fields take the dataset's recipe value."""
+
+    dataset: str = "shapes"
+    attention: str = "unified"
+    branches: tuple[str, ...] | None = None
+    weights: str | None = None
+    image_size: int | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    warmup_epochs: int | None = None
+    label_smoothing: float | None = None
+    dropout: float | None = None
+    shots: int | None = None
+    val_shots: int | None = None
+    freeze_epochs: int | None = None
+    backbone_lr_scale: float | None = None
+    augment: str | None = None
+    seed: int = 0
+    data_dir: str | None = None
+    run_dir: str | None = None
+    runs_root: str = "runs"
+    mixed_precision: str = "off"
+    visualize_count: int = 16
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every `None` recipe field filled from the dataset's recipe."""
+        recipe = dataclasses.asdict(get_recipe(self.dataset))
+        values = dataclasses.asdict(self)
+        for key, default in recipe.items():
+            if values.get(key) is None:
+                values[key] = default
+        if values["branches"] is not None:
+            values["branches"] = tuple(values["branches"])
+        config = TrainConfig(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.attention not in ATTENTION_NAMES:
+            raise ValueError(
+                f"Unknown --attention={self.attention}. Choose one of: "
+                f"{', '.join(ATTENTION_NAMES)}."
+            )
+        if self.branches is not None:
+            unknown = [b for b in self.branches if b not in BRANCHES]
+            if unknown or not self.branches:
+                raise ValueError(
+                    f"--branches={','.join(self.branches)} is not valid: give a "
+                    f"non-empty subset of {','.join(BRANCHES)}."
+                )
+            if self.attention != "unified":
+                raise ValueError(
+                    "--branches applies to --attention=unified only. "
+                    f"Received: attention={self.attention}"
+                )
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(
+                f"--mixed_precision={self.mixed_precision} is not one of "
+                f"{', '.join(MIXED_PRECISION)}."
+            )
+        positive = ("epochs", "batch_size", "image_size")
+        for key in positive:
+            if getattr(self, key) < 1:
+                raise ValueError(f"--{key} must be >= 1. Received: {key}={getattr(self, key)}")
+        if self.learning_rate <= 0:
+            raise ValueError(
+                f"--learning_rate must be > 0. Received: {self.learning_rate}"
+            )
+        if not 0 <= self.freeze_epochs <= self.epochs:
+            raise ValueError(
+                f"--freeze_epochs must be between 0 and --epochs={self.epochs}. "
+                f"Received: freeze_epochs={self.freeze_epochs}"
+            )
+        for key in ("shots", "val_shots"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ValueError(f"--{key} must be >= 1. Received: {key}={value}")
+
+
+def lr_schedule(base_lr: float, epochs: int, warmup_epochs: int):
+    """Linear warm-up for `warmup_epochs`, then cosine decay to 0 (per epoch)."""
+
+    def schedule(epoch: int, lr=None) -> float:
+        if epoch < warmup_epochs:
+            return base_lr * (epoch + 1) / warmup_epochs
+        span = max(1, epochs - warmup_epochs)
+        progress = (epoch - warmup_epochs) / span
+        return 0.5 * base_lr * (1 + math.cos(math.pi * progress))
+
+    return schedule
+
+
+def default_run_dir(config: TrainConfig) -> str:
+    name = config.dataset
+    if name.startswith("folder:"):
+        name = "folder-" + os.path.basename(os.path.normpath(name[len("folder:"):]))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return os.path.join(config.runs_root, f"{name}-{config.attention}-{stamp}")
+
+
+def set_mixed_precision(mode: str) -> None:
+    policy = {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+    keras.mixed_precision.set_global_policy(policy[mode])
+
+
+def build_model(config: TrainConfig, data: Dataset, backbone=None) -> keras.Model:
+    """The clean classifier for a resolved config and its dataset."""
+    attention_kwargs = {"branches": config.branches} if config.branches else None
+    return classifier.build_classifier(
+        num_classes=len(data.class_names),
+        input_shape=data.image_shape,
+        image_size=config.image_size,
+        attention=config.attention,
+        attention_kwargs=attention_kwargs,
+        dropout=config.dropout,
+        backbone=backbone,
+    )
+
+
+def compile_for_training(
+    train_model: keras.Model, model: keras.Model, config: TrainConfig, frozen: bool
+) -> None:
+    """Compiles `train_model` with AdamW; backbone weights at a scaled rate."""
+    classifier.set_backbone_trainable(model, not frozen)
+    scale = 1.0 if frozen else config.backbone_lr_scale
+    backbone = classifier.get_backbone(model)
+    multipliers = {v.path: scale for v in backbone.trainable_variables} if scale != 1 else {}
+    optimizer = ScaledAdamW(
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        lr_multipliers=multipliers,
+    )
+    loss = keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=config.label_smoothing
+    )
+    train_model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+
+
+def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
+    """Trains one model and writes its run folder; returns the folder's path.
+
+    `extra_callbacks` are added to the run's own (checkpoint, backup, schedule, ...).
+    """
+    config = config.resolved()
+    run_dir = config.run_dir or default_run_dir(config)
+    os.makedirs(run_dir, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    set_mixed_precision(config.mixed_precision)
+
+    data = load_dataset(
+        config.dataset,
+        shots=config.shots,
+        val_shots=config.val_shots,
+        seed=config.seed,
+        data_dir=config.data_dir,
+        image_size=config.image_size,
+    )
+    for note in data.notes:
+        print(f"note: {note}")
+    print(
+        f"{data.name}: {len(data.class_names)} classes, stored {data.image_shape}, "
+        f"train {len(data.train.labels)}, val {len(data.val.labels)}, "
+        f"test {len(data.test.labels) if data.test else 0}"
+    )
+    backbone = load_backbone(config.weights)
+    model = build_model(config, data, backbone)
+    train_model = with_augmentation(
+        model, build_augmenter(data.image_shape[0], config.augment, seed=config.seed)
+    )
+    num_classes = len(data.class_names)
+    x_train, y_train = data.train.images, _one_hot(data.train.labels, num_classes)
+    validation = (data.val.images, _one_hot(data.val.labels, num_classes))
+    train_model(x_train[:1])  # build, so that BackupAndRestore can restore into it
+    io_utils.write_json(os.path.join(run_dir, "config.json"), dataclasses.asdict(config))
+    io_utils.write_text(os.path.join(run_dir, "labels.txt"), "\n".join(data.class_names) + "\n")
+
+    history_path = os.path.join(run_dir, "history.csv")
+    best_path = os.path.join(run_dir, "checkpoints", "best.weights.h5")
+    os.makedirs(os.path.dirname(best_path), exist_ok=True)
+    done_epochs = _finished_epochs(history_path)
+    start = time.time()
+    phases = [("frozen", 0, config.freeze_epochs), ("full", config.freeze_epochs, config.epochs)]
+    for phase, first, last in phases:
+        backup_dir = os.path.join(run_dir, "backup", phase)
+        if last <= first or (done_epochs >= last and not os.path.exists(backup_dir)):
+            continue
+        compile_for_training(train_model, model, config, frozen=phase == "frozen")
+        callbacks = [
+            keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True),
+            keras.callbacks.LearningRateScheduler(
+                lr_schedule(config.learning_rate, config.epochs, config.warmup_epochs)
+            ),
+            keras.callbacks.ModelCheckpoint(
+                best_path, monitor="val_accuracy", mode="max", save_best_only=True,
+                save_weights_only=True,
+                initial_value_threshold=_best_val(history_path),
+            ),
+            keras.callbacks.TerminateOnNaN(),
+            keras.callbacks.CSVLogger(history_path, append=True),
+            *(extra_callbacks or []),
+        ]
+        train_model.fit(
+            x_train, y_train,
+            batch_size=config.batch_size,
+            epochs=last,
+            initial_epoch=first,
+            validation_data=validation,
+            callbacks=callbacks,
+            shuffle=True,
+            verbose=2 if os.environ.get("CI") else "auto",
+        )
+        if train_model.stop_training:  # TerminateOnNaN
+            break
+    seconds = time.time() - start
+    history = visualize.read_history(history_path)
+    if history and not np.all(np.isfinite(history["loss"])):
+        raise FloatingPointError(
+            f"Training diverged (loss is NaN); lower --learning_rate. Run: {run_dir}"
+        )
+    if os.path.exists(best_path):
+        train_model.load_weights(best_path)
+    metrics = evaluate(model, data, config.batch_size)
+    metrics.update(
+        epochs=len(history.get("epoch", [])),
+        best_val_accuracy=float(history["val_accuracy"].max()) if history else None,
+        last_val_accuracy=float(history["val_accuracy"][-1]) if history else None,
+        train_seconds=round(seconds, 1),
+        train_images_per_second=round(
+            len(x_train) * (config.epochs - done_epochs) / max(seconds, 1e-9), 1
+        ),
+        parameters=int(model.count_params()),
+    )
+    save_model(model, os.path.join(run_dir, "model.keras"))
+    io_utils.write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    write_figures(model, data, run_dir, history, config.visualize_count)
+    shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
+    keras.mixed_precision.set_global_policy("float32")
+    print(json.dumps(metrics, indent=2))
+    print(f"Run folder: {run_dir}")
+    return run_dir
+
+
+def evaluate(model: keras.Model, data: Dataset, batch_size: int) -> dict:
+    """Accuracy and loss of the clean model on val and (if present) test."""
+    metrics = {}
+    for split_name, split in (("val", data.val), ("test", data.test)):
+        if split is None or len(split.labels) == 0:
+            continue
+        logits = model.predict(split.images, batch_size=batch_size, verbose=0)
+        logits = np.asarray(logits, np.float64)
+        log_probs = logits - logits.max(1, keepdims=True)
+        log_probs -= np.log(np.exp(log_probs).sum(1, keepdims=True))
+        metrics[f"{split_name}_accuracy"] = float((logits.argmax(1) == split.labels).mean())
+        metrics[f"{split_name}_loss"] = float(
+            -log_probs[np.arange(len(split.labels)), split.labels].mean()
+        )
+    return metrics
+
+
+def save_model(model: keras.Model, path: str) -> None:
+    """Saves the clean model atomically (`.keras`, no optimizer state)."""
+    with io_utils.atomic_path(path, suffix=".keras") as tmp:
+        model.save(tmp)
+
+
+def write_figures(model, data: Dataset, run_dir: str, history, count: int) -> None:
+    if history:
+        visualize.plot_curves({model.name: history}, os.path.join(run_dir, "curves.png"))
+    split = data.test if data.test is not None else data.val
+    count = min(count, len(split.labels))
+    images = split.images[:count]
+    probs, maps = classifier.predict_with_attention(model, images)
+    titles = [
+        f"{data.class_names[p]} ({'ok' if p == t else data.class_names[t]})"
+        for p, t in zip(probs.argmax(1), split.labels[:count])
+    ]
+    boxes = split.boxes[:count] if split.boxes is not None else None
+    visualize.plot_attention(images, maps, titles, os.path.join(run_dir, "attention.png"), boxes)
+
+
+def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    return np.eye(num_classes, dtype="float32")[labels]
+
+
+def _finished_epochs(history_path: str) -> int:
+    if not os.path.exists(history_path):
+        return 0
+    history = visualize.read_history(history_path)
+    return int(history["epoch"].max()) + 1 if history else 0
+
+
+def _best_val(history_path: str) -> float | None:
+    if not os.path.exists(history_path):
+        return None
+    history = visualize.read_history(history_path)
+    return float(history["val_accuracy"].max()) if history else None

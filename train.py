@@ -1,0 +1,78 @@
+"""Fine-tunes ResNet-18 + attention on a dataset and writes a run folder.
+
+    python train.py                                   # the embedded `shapes` demo
+    python train.py --attention=none                  # the paper's baseline
+    python train.py --dataset=folder:../shared/data/tin100_fewshot \
+        --weights=../shared/weights/resnet18_tin100 --shots=10 --val_shots=5
+
+Unset flags take the dataset's recipe (keras_attn/recipes.py). Re-running with
+the same --run_dir resumes a killed run. See README.md.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from absl import app, flags  # noqa: E402
+
+from keras_attn import train_lib  # noqa: E402
+from keras_attn.cli import run_main  # noqa: E402
+from keras_attn.layers import ATTENTION_NAMES, BRANCHES  # noqa: E402
+
+flags.DEFINE_string(
+    "dataset", "shapes",
+    "shapes | cifar10 | cifar100 | stanford_cars | folder:PATH (class subfolders).",
+)
+flags.DEFINE_enum("attention", "unified", list(ATTENTION_NAMES), "Attention module.")
+flags.DEFINE_list("branches", None, f"unified only: subset of {','.join(BRANCHES)}.")
+flags.DEFINE_string("weights", None, "imagenet | none | PATH to a keras-hub preset or timm checkpoint.")
+flags.DEFINE_integer("image_size", None, "Side the images are resized to in the model (>= 128).")
+flags.DEFINE_integer("epochs", None, "Training epochs.")
+flags.DEFINE_integer("batch_size", None, "Batch size.")
+flags.DEFINE_float("learning_rate", None, "Peak learning rate (AdamW).")
+flags.DEFINE_float("weight_decay", None, "AdamW weight decay.")
+flags.DEFINE_integer("warmup_epochs", None, "Linear warm-up epochs before cosine decay.")
+flags.DEFINE_float("label_smoothing", None, "Label smoothing.")
+flags.DEFINE_float("dropout", None, "Dropout before the head.")
+flags.DEFINE_integer("shots", None, "Training images per class (few-shot); default all.")
+flags.DEFINE_integer("val_shots", None, "Validation images per class.")
+flags.DEFINE_integer("freeze_epochs", None, "Epochs with the backbone frozen first.")
+flags.DEFINE_float("backbone_lr_scale", None, "Backbone learning rate / head learning rate.")
+flags.DEFINE_string("augment", None, "Augmentation recipe: default | flip | paper | none.")
+flags.DEFINE_integer("seed", 0, "Random seed (data sampling and initialisation).")
+flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+flags.DEFINE_string("run_dir", None, "Run folder (default runs/<dataset>-<attention>-<time>); reuse it to resume.")
+flags.DEFINE_enum("mixed_precision", "off", list(train_lib.MIXED_PRECISION), "Mixed precision.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    config = train_lib.TrainConfig(
+        dataset=FLAGS.dataset,
+        attention=FLAGS.attention,
+        branches=tuple(FLAGS.branches) if FLAGS.branches else None,
+        weights=FLAGS.weights,
+        image_size=FLAGS.image_size,
+        epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size,
+        learning_rate=FLAGS.learning_rate,
+        weight_decay=FLAGS.weight_decay,
+        warmup_epochs=FLAGS.warmup_epochs,
+        label_smoothing=FLAGS.label_smoothing,
+        dropout=FLAGS.dropout,
+        shots=FLAGS.shots,
+        val_shots=FLAGS.val_shots,
+        freeze_epochs=FLAGS.freeze_epochs,
+        backbone_lr_scale=FLAGS.backbone_lr_scale,
+        augment=FLAGS.augment,
+        seed=FLAGS.seed,
+        data_dir=FLAGS.data_dir,
+        run_dir=FLAGS.run_dir,
+        mixed_precision=FLAGS.mixed_precision,
+    )
+    train_lib.train(config)
+
+
+if __name__ == "__main__":
+    app.run(run_main(main))
