@@ -23,8 +23,14 @@ class ScaledAdamW(keras.optimizers.AdamW):
         super().__init__(**kwargs)
         self.lr_multipliers = dict(lr_multipliers or {})
 
+    def build(self, var_list):
+        super().build(var_list)
+        # Backends hand `update_step` their own variable objects (TF passes the
+        # tf.Variable), so look the scale up by the optimizer's variable index.
+        self._lr_scales = [self.lr_multipliers.get(v.path, 1.0) for v in var_list]
+
     def update_step(self, gradient, variable, learning_rate):
-        scale = self.lr_multipliers.get(variable.path, 1.0)
+        scale = self._lr_scales[self._get_variable_index(variable)]
         if scale != 1.0:
             learning_rate = learning_rate * scale
         super().update_step(gradient, variable, learning_rate)

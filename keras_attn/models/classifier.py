@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from keras_attn.layers import get_attention
-from keras_attn.models.backbone import MIN_IMAGE_SIZE, BACKBONE_STRIDE, load_backbone
+from keras_attn.models.backbone import BACKBONE_STRIDE, MIN_IMAGE_SIZE, load_backbone
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -110,12 +110,11 @@ def attention_model(model: keras.Model) -> keras.Model:
         layer = model.get_layer(ATTENTION_NAME)
     except ValueError:
         layer = None
-    backbone = get_backbone(model)
     if layer is not None and layer.__class__.__name__ in ("UnifiedSpatialAttention", "CBAM"):
         spatial = layer.output[1]  # (B, s, s, 1)
         spatial = keras.ops.squeeze(spatial, -1)
         return keras.Model(model.inputs, [model.outputs[0], spatial])
-    features = layer.output[0] if layer is not None else backbone.output
+    features = model.get_layer("pool").input  # (B, s, s, C) after any attention
     activation = keras.ops.mean(keras.ops.abs(features), axis=-1)  # (B, s, s)
     low = keras.ops.min(activation, axis=(1, 2), keepdims=True)
     high = keras.ops.max(activation, axis=(1, 2), keepdims=True)
