@@ -20,29 +20,48 @@ from keras_attn.cli import run_main  # noqa: E402
 from keras_attn.layers import ATTENTION_NAMES, BRANCHES  # noqa: E402
 
 flags.DEFINE_string(
-    "dataset", "shapes",
+    "dataset",
+    "shapes",
     "shapes | cifar10 | cifar100 | stanford_cars | folder:PATH (class subfolders).",
 )
 flags.DEFINE_enum("attention", "unified", list(ATTENTION_NAMES), "Attention module.")
 flags.DEFINE_list("branches", None, f"unified only: subset of {','.join(BRANCHES)}.")
-flags.DEFINE_string("weights", None, "imagenet | none | PATH to a keras-hub preset or timm checkpoint.")
-flags.DEFINE_integer("image_size", None, "Side the images are resized to in the model (>= 128).")
+flags.DEFINE_string(
+    "weights", None, "imagenet | none | PATH to a keras-hub preset or timm checkpoint."
+)
+flags.DEFINE_integer(
+    "image_size", None, "Side the images are resized to in the model (>= 128)."
+)
 flags.DEFINE_integer("epochs", None, "Training epochs.")
 flags.DEFINE_integer("batch_size", None, "Batch size.")
 flags.DEFINE_float("learning_rate", None, "Peak learning rate (AdamW).")
 flags.DEFINE_float("weight_decay", None, "AdamW weight decay.")
-flags.DEFINE_integer("warmup_epochs", None, "Linear warm-up epochs before cosine decay.")
+flags.DEFINE_integer(
+    "warmup_epochs", None, "Linear warm-up epochs before cosine decay."
+)
 flags.DEFINE_float("label_smoothing", None, "Label smoothing.")
 flags.DEFINE_float("dropout", None, "Dropout before the head.")
-flags.DEFINE_integer("shots", None, "Training images per class (few-shot); default all.")
+flags.DEFINE_integer(
+    "shots", None, "Training images per class (few-shot); default all."
+)
 flags.DEFINE_integer("val_shots", None, "Validation images per class.")
 flags.DEFINE_integer("freeze_epochs", None, "Epochs with the backbone frozen first.")
-flags.DEFINE_float("backbone_lr_scale", None, "Backbone learning rate / head learning rate.")
-flags.DEFINE_string("augment", None, "Augmentation recipe: default | flip | paper | none.")
+flags.DEFINE_float(
+    "backbone_lr_scale", None, "Backbone learning rate / head learning rate."
+)
+flags.DEFINE_string(
+    "augment", None, "Augmentation recipe: default | flip | paper | none."
+)
 flags.DEFINE_integer("seed", 0, "Random seed (data sampling and initialisation).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
-flags.DEFINE_string("run_dir", None, "Run folder (default runs/<dataset>-<attention>-<time>); reuse it to resume.")
-flags.DEFINE_enum("mixed_precision", "off", list(train_lib.MIXED_PRECISION), "Mixed precision.")
+flags.DEFINE_string(
+    "run_dir",
+    None,
+    "Run folder (default runs/<dataset>-<attention>-<time>); reuse it to resume.",
+)
+flags.DEFINE_enum(
+    "mixed_precision", "off", list(train_lib.MIXED_PRECISION), "Mixed precision."
+)
 FLAGS = flags.FLAGS
 
 

@@ -1,12 +1,23 @@
-"""Shared behaviour of the entry scripts: bad input ends in one line, not a traceback."""
+"""Entry-script behaviour: bad input ends in one line, not a traceback."""
 
 import functools
 import os
 import sys
 
+
+class MissingDependencyError(ImportError):
+    """An optional dependency is not installed; the message says what to install."""
+
+
 # Errors that mean the user asked for something we cannot do; their message
 # already says what to do. Anything else is a bug and keeps its traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError)
+USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    NotADirectoryError,
+    FloatingPointError,
+    MissingDependencyError,
+)
 
 
 def run_main(main):
@@ -22,7 +33,9 @@ def run_main(main):
         except USER_ERRORS as e:
             if os.environ.get("KERAS_ATTN_DEBUG"):
                 raise
-            message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            message = (
+                str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            )
             print(f"error: {message}", file=sys.stderr)
             sys.exit(2)
 

@@ -34,7 +34,9 @@ def write_text(path: str, text: str) -> None:
 
 
 def write_json(path: str, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    write_text(
+        path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n"
+    )
 
 
 def _jsonable(value):

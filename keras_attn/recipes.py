@@ -29,8 +29,14 @@ RECIPES = {
     # The embedded demo: generated 64x64 images, trained from scratch offline in
     # a few minutes on 2 CPU cores. 128 px gives the attention a 4x4 map.
     "shapes": Recipe(
-        image_size=128, epochs=8, batch_size=32, learning_rate=2e-3,
-        warmup_epochs=1, weights="none", backbone_lr_scale=1.0, augment="flip",
+        image_size=128,
+        epochs=8,
+        batch_size=32,
+        learning_rate=2e-3,
+        warmup_epochs=1,
+        weights="none",
+        backbone_lr_scale=1.0,
+        augment="flip",
     ),
     # The paper's protocol: 10 train / 5 val images per class, 100 epochs.
     "cifar100": Recipe(image_size=128, epochs=100, shots=10, val_shots=5),

@@ -103,7 +103,9 @@ class TrainConfig:
         positive = ("epochs", "batch_size", "image_size")
         for key in positive:
             if getattr(self, key) < 1:
-                raise ValueError(f"--{key} must be >= 1. Received: {key}={getattr(self, key)}")
+                raise ValueError(
+                    f"--{key} must be >= 1. Received: {key}={getattr(self, key)}"
+                )
         if self.learning_rate <= 0:
             raise ValueError(
                 f"--learning_rate must be > 0. Received: {self.learning_rate}"
@@ -135,13 +137,17 @@ def lr_schedule(base_lr: float, epochs: int, warmup_epochs: int):
 def default_run_dir(config: TrainConfig) -> str:
     name = config.dataset
     if name.startswith("folder:"):
-        name = "folder-" + os.path.basename(os.path.normpath(name[len("folder:"):]))
+        name = "folder-" + os.path.basename(os.path.normpath(name[len("folder:") :]))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return os.path.join(config.runs_root, f"{name}-{config.attention}-{stamp}")
 
 
 def set_mixed_precision(mode: str) -> None:
-    policy = {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+    policy = {
+        "off": "float32",
+        "bfloat16": "mixed_bfloat16",
+        "float16": "mixed_float16",
+    }
     keras.mixed_precision.set_global_policy(policy[mode])
 
 
@@ -166,7 +172,9 @@ def compile_for_training(
     classifier.set_backbone_trainable(model, not frozen)
     scale = 1.0 if frozen else config.backbone_lr_scale
     backbone = classifier.get_backbone(model)
-    multipliers = {v.path: scale for v in backbone.trainable_variables} if scale != 1 else {}
+    multipliers = (
+        {v.path: scale for v in backbone.trainable_variables} if scale != 1 else {}
+    )
     optimizer = ScaledAdamW(
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
@@ -213,15 +221,22 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
     x_train, y_train = data.train.images, _one_hot(data.train.labels, num_classes)
     validation = (data.val.images, _one_hot(data.val.labels, num_classes))
     train_model(x_train[:1])  # build, so that BackupAndRestore can restore into it
-    io_utils.write_json(os.path.join(run_dir, "config.json"), dataclasses.asdict(config))
-    io_utils.write_text(os.path.join(run_dir, "labels.txt"), "\n".join(data.class_names) + "\n")
+    io_utils.write_json(
+        os.path.join(run_dir, "config.json"), dataclasses.asdict(config)
+    )
+    io_utils.write_text(
+        os.path.join(run_dir, "labels.txt"), "\n".join(data.class_names) + "\n"
+    )
 
     history_path = os.path.join(run_dir, "history.csv")
     best_path = os.path.join(run_dir, "checkpoints", "best.weights.h5")
     os.makedirs(os.path.dirname(best_path), exist_ok=True)
     done_epochs = _finished_epochs(history_path)
     start = time.time()
-    phases = [("frozen", 0, config.freeze_epochs), ("full", config.freeze_epochs, config.epochs)]
+    phases = [
+        ("frozen", 0, config.freeze_epochs),
+        ("full", config.freeze_epochs, config.epochs),
+    ]
     for phase, first, last in phases:
         backup_dir = os.path.join(run_dir, "backup", phase)
         if last <= first or (done_epochs >= last and not os.path.exists(backup_dir)):
@@ -233,7 +248,10 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
                 lr_schedule(config.learning_rate, config.epochs, config.warmup_epochs)
             ),
             keras.callbacks.ModelCheckpoint(
-                best_path, monitor="val_accuracy", mode="max", save_best_only=True,
+                best_path,
+                monitor="val_accuracy",
+                mode="max",
+                save_best_only=True,
                 save_weights_only=True,
                 initial_value_threshold=_best_val(history_path),
             ),
@@ -242,7 +260,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
             *(extra_callbacks or []),
         ]
         train_model.fit(
-            x_train, y_train,
+            x_train,
+            y_train,
             batch_size=config.batch_size,
             epochs=last,
             initial_epoch=first,
@@ -292,7 +311,9 @@ def evaluate(model: keras.Model, data: Dataset, batch_size: int) -> dict:
         logits = np.asarray(logits, np.float64)
         log_probs = logits - logits.max(1, keepdims=True)
         log_probs -= np.log(np.exp(log_probs).sum(1, keepdims=True))
-        metrics[f"{split_name}_accuracy"] = float((logits.argmax(1) == split.labels).mean())
+        metrics[f"{split_name}_accuracy"] = float(
+            (logits.argmax(1) == split.labels).mean()
+        )
         metrics[f"{split_name}_loss"] = float(
             -log_probs[np.arange(len(split.labels)), split.labels].mean()
         )
@@ -307,17 +328,21 @@ def save_model(model: keras.Model, path: str) -> None:
 
 def write_figures(model, data: Dataset, run_dir: str, history, count: int) -> None:
     if history:
-        visualize.plot_curves({model.name: history}, os.path.join(run_dir, "curves.png"))
+        visualize.plot_curves(
+            {model.name: history}, os.path.join(run_dir, "curves.png")
+        )
     split = data.test if data.test is not None else data.val
     count = min(count, len(split.labels))
     images = split.images[:count]
     probs, maps = classifier.predict_with_attention(model, images)
     titles = [
         f"{data.class_names[p]} ({'ok' if p == t else data.class_names[t]})"
-        for p, t in zip(probs.argmax(1), split.labels[:count])
+        for p, t in zip(probs.argmax(1), split.labels[:count], strict=True)
     ]
     boxes = split.boxes[:count] if split.boxes is not None else None
-    visualize.plot_attention(images, maps, titles, os.path.join(run_dir, "attention.png"), boxes)
+    visualize.plot_attention(
+        images, maps, titles, os.path.join(run_dir, "attention.png"), boxes
+    )
 
 
 def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:

@@ -40,12 +40,17 @@ def plot_curves(histories: dict[str, dict[str, np.ndarray]], path: str) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for label, h in histories.items():
         epochs = h["epoch"] + 1
-        for ax, key in zip(axes, ("loss", "accuracy")):
+        for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
             (line,) = ax.plot(epochs, h[key], label=f"{label} train")
             if f"val_{key}" in h:
-                ax.plot(epochs, h[f"val_{key}"], "--", color=line.get_color(),
-                        label=f"{label} val")
-    for ax, key in zip(axes, ("loss", "accuracy")):
+                ax.plot(
+                    epochs,
+                    h[f"val_{key}"],
+                    "--",
+                    color=line.get_color(),
+                    label=f"{label} val",
+                )
+    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
@@ -66,18 +71,35 @@ def plot_attention(
     plt = _pyplot()
     n = len(images)
     rows = int(np.ceil(n / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(2 * columns, 2.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(2 * columns, 2.2 * rows), squeeze=False
+    )
     for ax in axes.ravel():
         ax.axis("off")
     for i, ax in enumerate(axes.ravel()[:n]):
         h, w = images[i].shape[:2]
         ax.imshow(images[i].astype(np.uint8))
-        ax.imshow(maps[i], cmap="jet", alpha=0.45, extent=(0, w, h, 0),
-                  interpolation="bilinear", vmin=0, vmax=max(float(maps[i].max()), 1e-6))
+        ax.imshow(
+            maps[i],
+            cmap="jet",
+            alpha=0.45,
+            extent=(0, w, h, 0),
+            interpolation="bilinear",
+            vmin=0,
+            vmax=max(float(maps[i].max()), 1e-6),
+        )
         if boxes is not None:
             y0, x0, y1, x1 = boxes[i] * np.array([h, w, h, w])
-            ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False,
-                                       edgecolor="white", linewidth=1.5))
+            ax.add_patch(
+                plt.Rectangle(
+                    (x0, y0),
+                    x1 - x0,
+                    y1 - y0,
+                    fill=False,
+                    edgecolor="white",
+                    linewidth=1.5,
+                )
+            )
         ax.set_title(titles[i], fontsize=7)
     fig.tight_layout()
     _save(fig, path)

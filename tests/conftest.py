@@ -32,3 +32,50 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "large" in item.keywords:
             item.add_marker(skip)
+
+
+def gradients_of(layer, inputs, target):
+    """Gradients of sum(layer(inputs, training=True) * target) for every
+    trainable weight of `layer`, on the current Keras backend."""
+    import keras
+    import numpy as np
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(inputs, training=True) * target)
+        return [
+            np.asarray(g) if g is not None else None
+            for g in tape.gradient(loss, layer.trainable_weights)
+        ]
+    if backend == "jax":
+        import jax
+
+        trainable = [v.value for v in layer.trainable_variables]
+        non_trainable = [v.value for v in layer.non_trainable_variables]
+
+        import inspect
+
+        kwargs = {}
+        if "training" in inspect.signature(layer.call).parameters:
+            kwargs["training"] = True
+
+        def loss(weights):
+            outputs, _ = layer.stateless_call(weights, non_trainable, inputs, **kwargs)
+            return (outputs * target).sum()
+
+        return [np.asarray(g) for g in jax.grad(loss)(trainable)]
+    if backend == "torch":
+        for v in layer.trainable_variables:
+            v.value.grad = None
+        loss = (
+            layer(inputs, training=True) * keras.ops.convert_to_tensor(target)
+        ).sum()
+        loss.backward()
+        return [
+            None if v.value.grad is None else v.value.grad.cpu().numpy()
+            for v in layer.trainable_variables
+        ]
+    raise NotImplementedError(backend)

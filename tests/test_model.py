@@ -32,15 +32,17 @@ def test_every_attention_gives_logits_and_a_map(attention):
 
 
 def test_preprocessing_is_inside_the_model(random_backbone):
-    model = build_classifier(3, (64, 64, 3), image_size=128, attention="none",
-                             backbone=random_backbone)
+    model = build_classifier(
+        3, (64, 64, 3), image_size=128, attention="none", backbone=random_backbone
+    )
     features = keras.Model(model.inputs, model.get_layer("pool").input)
     x = keras.ops.image.resize(IMAGES, (128, 128), interpolation="bilinear")
     mean = np.array(classifier_lib.IMAGENET_MEAN, "float32")
     std = np.array(classifier_lib.IMAGENET_STD, "float32")
     expected = random_backbone.predict((np.asarray(x) / 255 - mean) / std, verbose=0)
-    np.testing.assert_allclose(features.predict(IMAGES, verbose=0), expected,
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        features.predict(IMAGES, verbose=0), expected, rtol=1e-4, atol=1e-4
+    )
 
 
 def test_image_size_too_small_is_refused(random_backbone):
@@ -60,8 +62,9 @@ def test_keras_file_round_trip_gives_equal_outputs(tmp_path):
     path = str(tmp_path / "model.keras")
     model.save(path)
     loaded = keras_attn.load_model(path)
-    np.testing.assert_allclose(loaded.predict(IMAGES, verbose=0),
-                               model.predict(IMAGES, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        loaded.predict(IMAGES, verbose=0), model.predict(IMAGES, verbose=0), atol=1e-5
+    )
     _, maps = attention_model(loaded).predict(IMAGES, verbose=0)
     assert maps.shape == (2, 4, 4)
 
@@ -84,10 +87,13 @@ def test_scaled_adamw_scales_only_listed_variables():
     frozen = keras.Variable(np.ones(3, "float32"), name="frozen")
     free = keras.Variable(np.ones(3, "float32"), name="free")
     half = keras.Variable(np.ones(3, "float32"), name="half")
-    opt = ScaledAdamW(learning_rate=0.1, weight_decay=0.0,
-                      lr_multipliers={frozen.path: 0.0, half.path: 0.5})
+    opt = ScaledAdamW(
+        learning_rate=0.1,
+        weight_decay=0.0,
+        lr_multipliers={frozen.path: 0.0, half.path: 0.5},
+    )
     grads = [np.ones(3, "float32")] * 3
-    opt.apply_gradients(zip(grads, [frozen, free, half]))
+    opt.apply_gradients(zip(grads, [frozen, free, half], strict=True))
     np.testing.assert_allclose(frozen.numpy(), 1.0)
     # Adam's first step moves every weight by about the learning rate.
     np.testing.assert_allclose(free.numpy(), 0.9, atol=1e-4)
@@ -100,15 +106,19 @@ def test_scaled_adamw_scales_only_listed_variables():
 def test_local_weights_give_the_same_features_inside_the_model():
     path = require(WEIGHTS)
     reference = load_backbone(path)
-    model = build_classifier(7, (64, 64, 3), image_size=128, attention="unified",
-                             weights=path)
+    model = build_classifier(
+        7, (64, 64, 3), image_size=128, attention="unified", weights=path
+    )
     inner = classifier_lib.get_backbone(model)
     x = RNG.normal(size=(2, 128, 128, 3)).astype("float32")
-    np.testing.assert_allclose(inner.predict(x, verbose=0),
-                               reference.predict(x, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        inner.predict(x, verbose=0), reference.predict(x, verbose=0), atol=1e-5
+    )
     # The pretrained weights really are loaded: different from a random init.
     random = load_backbone("none")
-    assert not np.allclose(random.predict(x, verbose=0), reference.predict(x, verbose=0))
+    assert not np.allclose(
+        random.predict(x, verbose=0), reference.predict(x, verbose=0)
+    )
 
 
 def test_local_weights_are_the_timm_checkpoint():
@@ -146,5 +156,7 @@ def test_imagenet_offline_tells_the_user_what_to_pass(monkeypatch):
         raise ConnectionError("Failed to resolve 'api.kaggle.com'")
 
     monkeypatch.setattr(keras_hub.models.ResNetBackbone, "from_preset", offline)
-    with pytest.raises(WeightsError, match="--weights=../shared/weights/resnet18_tin100"):
+    with pytest.raises(
+        WeightsError, match="--weights=../shared/weights/resnet18_tin100"
+    ):
         load_backbone("imagenet")

@@ -302,7 +302,7 @@ class UnifiedSpatialAttention(layers.Layer):
         # the batch is larger than M, the last image written to a slot wins.
         batch_size = ops.shape(descriptors)[0]
         order = ops.arange(batch_size, dtype="int32")  # (B,)
-        index = ops.cast(self.memory_index, "int32")
+        index = ops.cast(ops.convert_to_tensor(self.memory_index), "int32")
         slots = ops.mod(index + order, self.memory_size)  # (B,)
         claims = (
             ops.one_hot(slots, self.memory_size, dtype="float32")
@@ -314,15 +314,19 @@ class UnifiedSpatialAttention(layers.Layer):
             ops.where(
                 written[:, None],
                 ops.take(descriptors, writer, axis=0),
-                self.memory_buffer,
+                ops.convert_to_tensor(self.memory_buffer),
             )
         )
         batch_size = ops.cast(batch_size, "float32")
         self.memory_index.assign(
-            ops.mod(self.memory_index + batch_size, self.memory_size)
+            ops.mod(
+                ops.convert_to_tensor(self.memory_index) + batch_size, self.memory_size
+            )
         )
         self.memory_count.assign(
-            ops.minimum(self.memory_count + batch_size, self.memory_size)
+            ops.minimum(
+                ops.convert_to_tensor(self.memory_count) + batch_size, self.memory_size
+            )
         )
 
     def compute_output_shape(self, input_shape):

@@ -110,7 +110,10 @@ def attention_model(model: keras.Model) -> keras.Model:
         layer = model.get_layer(ATTENTION_NAME)
     except ValueError:
         layer = None
-    if layer is not None and layer.__class__.__name__ in ("UnifiedSpatialAttention", "CBAM"):
+    if layer is not None and layer.__class__.__name__ in (
+        "UnifiedSpatialAttention",
+        "CBAM",
+    ):
         spatial = layer.output[1]  # (B, s, s, 1)
         spatial = keras.ops.squeeze(spatial, -1)
         return keras.Model(model.inputs, [model.outputs[0], spatial])
@@ -124,5 +127,9 @@ def attention_model(model: keras.Model) -> keras.Model:
 
 def predict_with_attention(model: keras.Model, images: np.ndarray, batch_size=64):
     """Returns `(probabilities (N, K), maps (N, s, s))` as NumPy arrays."""
-    logits, maps = attention_model(model).predict(images, batch_size=batch_size, verbose=0)
-    return keras.ops.convert_to_numpy(keras.ops.softmax(logits)), np.asarray(maps, np.float32)
+    logits, maps = attention_model(model).predict(
+        images, batch_size=batch_size, verbose=0
+    )
+    return keras.ops.convert_to_numpy(keras.ops.softmax(logits)), np.asarray(
+        maps, np.float32
+    )
