@@ -1,0 +1,365 @@
+"""Running an exported classifier on images: what `predict.py` and apps do.
+
+`load_classifier(path)` opens a `.tflite` file (with LiteRT, imported lazily)
+or a `.keras` file, together with the `labels.txt` beside it, and gives an
+object that turns images into class probabilities:
+
+    clf = load_classifier("runs/x/export/model_int8.tflite")
+    probs = clf.predict(load_image("cat.jpg", clf.input_size))  # (K,)
+    top_k(probs, clf.labels, k=5)
+
+Images are prepared the way training prepared them (`keras_attn.data`):
+decoded with Pillow to 8-bit RGB (greyscale expanded, transparency composited
+on white), then resized with Pillow's bilinear filter to the model's input
+size, i.e. the size the run stored its images at. The model does the rest
+(resize to its working size, scaling, normalisation) itself. For a quantised
+input (`uint8` or `int8`) pixels are quantised with the tensor's scale and zero
+point; our int8 export uses scale 1, so a uint8 input takes raw pixels.
+
+Exported TFLite files end in a softmax (their output is probabilities); for a
+file or `.keras` model whose output is logits, the softmax is applied here.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+from PIL import Image
+
+from keras_attn.cli import MissingDependencyError
+
+TFLITE_IDENTIFIER = b"TFL3"
+LABELS_FILE = "labels.txt"
+LITERT_HINT = (
+    "LiteRT is not installed: pip install ai-edge-litert (it runs .tflite files)."
+)
+
+
+def _litert():
+    try:
+        from ai_edge_litert import interpreter
+    except ImportError as e:
+        raise MissingDependencyError(LITERT_HINT) from e
+    return interpreter
+
+
+def _schema():
+    """LiteRT's generated TFLite flatbuffer schema (to read files without TF)."""
+    _litert()
+    from ai_edge_litert import schema_py_generated
+
+    return schema_py_generated
+
+
+def make_interpreter(
+    model_content: bytes, num_threads: int | None = None, reference: bool = False
+):
+    """A LiteRT `Interpreter` with tensors allocated.
+
+    `reference=True` runs LiteRT's builtin kernels without the default XNNPACK
+    delegate and keeps every intermediate tensor readable (for checks that
+    look inside the model; slower).
+    """
+    interpreter = _litert()
+    kwargs = {}
+    if reference:
+        kwargs = dict(
+            experimental_op_resolver_type=(
+                interpreter.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            ),
+            experimental_preserve_all_tensors=True,
+        )
+    runner = interpreter.Interpreter(
+        model_content=model_content, num_threads=num_threads, **kwargs
+    )
+    runner.allocate_tensors()
+    return runner
+
+
+def model_ops(model_content: bytes) -> list[str]:
+    """Names of the operators in a `.tflite` file, in execution order.
+
+    Builtin operators by their LiteRT name (`CONV_2D`), custom ones by their
+    custom code (Flex ops are `Flex<TFOpName>`). Read from the flatbuffer, not
+    from an interpreter, whose delegates hide the ops they take over.
+    """
+    schema = _schema()
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if k.isupper()}
+    model = schema.Model.GetRootAs(bytearray(model_content), 0)
+    ops = []
+    for s in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(s)
+        for i in range(subgraph.OperatorsLength()):
+            code = model.OperatorCodes(subgraph.Operators(i).OpcodeIndex())
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            if builtin == schema.BuiltinOperator.CUSTOM:
+                ops.append((code.CustomCode() or b"CUSTOM").decode())
+            else:
+                ops.append(names.get(builtin, str(builtin)))
+    return ops
+
+
+def producer_chain(model_content: bytes, tensor: int) -> list[tuple[str, list[int]]]:
+    """The ops that lead to `tensor` in subgraph 0, last first: `(name, inputs)`.
+
+    Follows first inputs back through QUANTIZE/DEQUANTIZE, so the chain of an
+    output shows the op that computed it (e.g. SOFTMAX, then its input).
+    """
+    schema = _schema()
+    names = model_ops(model_content)
+    subgraph = schema.Model.GetRootAs(bytearray(model_content), 0).Subgraphs(0)
+    producers = {}
+    for i in range(subgraph.OperatorsLength()):
+        op = subgraph.Operators(i)
+        for out in op.OutputsAsNumpy():
+            producers[int(out)] = (names[i], [int(t) for t in op.InputsAsNumpy()])
+    chain = []
+    while tensor in producers:
+        name, inputs = producers[tensor]
+        chain.append((name, inputs))
+        if name not in ("QUANTIZE", "DEQUANTIZE"):
+            break
+        tensor = inputs[0]
+    return chain
+
+
+def read_labels(path: str) -> list[str]:
+    """Class names from a `labels.txt` (one a line, blank lines ignored)."""
+    with open(path, encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def load_image(path: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Decodes any Pillow-readable image (JPEG, PNG, ...) to (H, W, 3) uint8 RGB.
+
+    Same decoding as training: greyscale is expanded to RGB, an alpha channel
+    is composited on white, 16-bit greyscale is scaled to 8 bits. With `size`
+    `(height, width)` the image is resized to it (Pillow bilinear, as the
+    datasets resize variable-size images).
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        ValueError: the file is not an image Pillow can decode.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No image file at {path}.")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode == "P" and "transparency" in img.info:
+                img = img.convert("RGBA")
+            if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+                rgba = img.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(white, rgba)
+            if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+                array = np.asarray(img, dtype=np.float64)
+                peak = 65535.0 if array.max() > 255 else 255.0
+                array = np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+                img = Image.fromarray(array)
+            img = img.convert("RGB")
+    except Exception as e:  # noqa: BLE001 -- Pillow raises many kinds
+        raise ValueError(
+            f"Cannot read {path} as an image ({type(e).__name__}: {e})."
+        ) from e
+    if size is not None and (img.height, img.width) != tuple(size):
+        img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def quantize_input(images: np.ndarray, details: dict) -> np.ndarray:
+    """Pixels in 0..255 -> the dtype of an input tensor (`get_input_details()` entry).
+
+    Float inputs take the pixels as they are; quantised ones get
+    `round(pixels / scale) + zero_point`, clipped to the integer range.
+    """
+    dtype = np.dtype(details["dtype"])
+    if dtype.kind == "f":
+        return np.asarray(images, dtype)
+    scale, zero_point = details["quantization"]
+    q = np.round(np.asarray(images, np.float32) / scale + zero_point)
+    info = np.iinfo(dtype)
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def top_k(probs: np.ndarray, labels: list[str], k: int = 5) -> list[tuple[str, float]]:
+    """The `k` most likely `(label, probability)` pairs, most likely first."""
+    order = np.argsort(-np.asarray(probs), kind="stable")[:k]
+    return [(labels[i], float(probs[i])) for i in order]
+
+
+class TFLiteClassifier:
+    """An image classifier in a `.tflite` file, run by LiteRT.
+
+    Args:
+        model_content: the file's bytes.
+        labels: class names, as many as the model has outputs.
+        num_threads: LiteRT CPU threads (None: LiteRT's default).
+    """
+
+    def __init__(
+        self, model_content: bytes, labels: list[str], num_threads: int | None = None
+    ):
+        self.model_content = model_content
+        self.interpreter = make_interpreter(model_content, num_threads)
+        inputs = self.interpreter.get_input_details()
+        outputs = self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ValueError(
+                f"Expected a classifier with one input and one output; the model "
+                f"has {len(inputs)} inputs and {len(outputs)} outputs."
+            )
+        self.input, self.output = inputs[0], outputs[0]
+        shape = tuple(int(d) for d in self.input["shape"])
+        if len(shape) != 4 or shape[-1] != 3:
+            raise ValueError(f"Expected an image input (1, H, W, 3); got {shape}.")
+        self.input_size = shape[1:3]
+        self.num_classes = int(self.output["shape"][-1])
+        chain = producer_chain(model_content, int(self.output["index"]))
+        self.outputs_probabilities = bool(chain) and chain[-1][0] == "SOFTMAX"
+        self.labels = _check_labels(labels, self.num_classes)
+
+    @property
+    def input_dtype(self) -> str:
+        return np.dtype(self.input["dtype"]).name
+
+    def quantize(self, images: np.ndarray) -> np.ndarray:
+        """Pixels (N, H, W, 3) in 0..255 -> what the input tensor takes."""
+        return quantize_input(images, self.input)
+
+    def raw_output(self, image: np.ndarray) -> np.ndarray:
+        """The output tensor for one (H, W, 3) image, dequantised, as float32."""
+        self.interpreter.set_tensor(self.input["index"], self.quantize(image[None]))
+        self.interpreter.invoke()
+        out = self.interpreter.get_tensor(self.output["index"])[0]
+        scale, zero_point = self.output["quantization"]
+        if np.dtype(self.output["dtype"]).kind != "f" and scale:
+            out = (out.astype(np.float32) - zero_point) * scale
+        return out.astype(np.float32)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities for one image (H, W, 3) -> (K,) or a batch -> (N, K)."""
+        images = np.asarray(images)
+        single = images.ndim == 3
+        batch = images[None] if single else images
+        out = np.stack([self.raw_output(image) for image in batch])
+        probs = out if self.outputs_probabilities else softmax(out).astype(np.float32)
+        return probs[0] if single else probs
+
+    def latency_ms(self, runs: int = 50, warmup: int = 5) -> float:
+        """Median wall time of one `invoke` on a fixed image, in milliseconds."""
+        shape = [int(d) for d in self.input["shape"]]
+        image = self.quantize(np.random.default_rng(0).uniform(0, 255, shape))
+        self.interpreter.set_tensor(self.input["index"], image)
+        for _ in range(warmup):
+            self.interpreter.invoke()
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            self.interpreter.invoke()
+            times.append(time.perf_counter() - start)
+        return float(np.median(times) * 1000)
+
+
+class KerasClassifier:
+    """A classifier in a `.keras` file (outputs logits), run by Keras."""
+
+    def __init__(self, path: str, labels: list[str]):
+        from keras_attn import load_model
+
+        self.model = load_model(path)
+        shape = tuple(self.model.input_shape)
+        self.input_size = tuple(int(d) for d in shape[1:3])
+        self.num_classes = int(self.model.output_shape[-1])
+        self.labels = _check_labels(labels, self.num_classes)
+        self.input_dtype = "float32"
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images, np.float32)
+        single = images.ndim == 3
+        logits = self.model.predict(images[None] if single else images, verbose=0)
+        probs = softmax(logits).astype(np.float32)
+        return probs[0] if single else probs
+
+    def latency_ms(self, runs: int = 50, warmup: int = 5) -> float:
+        image = np.random.default_rng(0).uniform(0, 255, (1, *self.input_size, 3))
+        image = image.astype(np.float32)
+        for _ in range(warmup):
+            self.model(image, training=False)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            self.model(image, training=False)
+            times.append(time.perf_counter() - start)
+        return float(np.median(times) * 1000)
+
+
+def load_classifier(
+    path: str, labels_path: str | None = None, num_threads: int | None = None
+) -> TFLiteClassifier | KerasClassifier:
+    """Opens a `.tflite` or `.keras` classifier with its labels.
+
+    Labels come from `labels_path`, else `labels.txt` beside the model, else
+    (for `.tflite`) the labels packed inside the file as TFLite metadata.
+
+    Raises:
+        FileNotFoundError: the model or the labels file is missing.
+        ValueError: the file is neither TFLite nor Keras, or its labels do not
+            match its outputs.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No model file at {path}.")
+    if labels_path is None:
+        beside = os.path.join(os.path.dirname(os.path.abspath(path)), LABELS_FILE)
+        labels_path = beside if os.path.exists(beside) else None
+    elif not os.path.isfile(labels_path):
+        raise FileNotFoundError(f"No labels file at {labels_path}.")
+    labels = read_labels(labels_path) if labels_path else None
+
+    if path.endswith(".keras"):
+        if labels is None:
+            raise FileNotFoundError(
+                f"No {LABELS_FILE} beside {path}; pass the run's labels."
+            )
+        return KerasClassifier(path, labels)
+    with open(path, "rb") as f:
+        content = f.read()
+    if len(content) < 8 or content[4:8] != TFLITE_IDENTIFIER:
+        raise ValueError(
+            f"{path} is not a TFLite model (no 'TFL3' flatbuffer identifier); "
+            "pass a .tflite or .keras file."
+        )
+    if labels is None:
+        from keras_attn.tflite_metadata import read_associated_files
+
+        packed = read_associated_files(content).get(LABELS_FILE)
+        if packed is None:
+            raise FileNotFoundError(
+                f"No {LABELS_FILE} beside {path} and none packed in the file."
+            )
+        labels = [
+            line.strip() for line in packed.decode("utf-8").splitlines() if line.strip()
+        ]
+    try:
+        return TFLiteClassifier(content, labels, num_threads)
+    except RuntimeError as e:  # LiteRT's "failed to allocate", bad flatbuffer, ...
+        raise ValueError(
+            f"LiteRT cannot run {path}: {str(e).strip().splitlines()[0]}"
+        ) from e
+
+
+def _check_labels(labels: list[str], num_classes: int) -> list[str]:
+    if len(labels) != num_classes:
+        raise ValueError(
+            f"The labels file has {len(labels)} labels but the model outputs "
+            f"{num_classes} classes; use the labels.txt of the same run."
+        )
+    return list(labels)
