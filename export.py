@@ -62,7 +62,6 @@ def main(argv):
         raise
     print(export_lib.summary_table(report))
     print(f"Export folder: {os.path.join(config.run_dir, 'export')}")
-    return report
 
 
 if __name__ == "__main__":

@@ -381,7 +381,7 @@ def verify_tflite(
 
     clf = edge.TFLiteClassifier(content, labels, num_threads=2)
     expected = config.int8_io if variant == "int8" else "float32"
-    detail = f"input {clf.input_dtype} {list(clf.input['shape'])}"
+    detail = f"input {clf.input_dtype} {[int(d) for d in clf.input['shape']]}"
     ok = clf.input_dtype == expected and tuple(clf.input_size) == images.shape[1:3]
     if ok and expected in ("uint8", "int8"):
         scale, zero_point = clf.input["quantization"]

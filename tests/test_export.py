@@ -1,0 +1,349 @@
+"""export.py end to end on a briefly trained model, with numbers checked.
+
+One module-scoped run: ResNet-18 with the pretrained backbone in
+../shared/weights, fine-tuned (backbone frozen) for a few epochs on 10 real
+Tiny ImageNet classes from ../shared/data (64x64 stored, 128 px inside), then
+exported by `export.py` once. A model that has learned something has clear
+top-1 decisions, so int8 agreement with Keras means something (a random model
+has near-tied logits). Tests then check the files themselves, not only the
+report: SavedModel and fp32 parity, int8 agreement, builtin ops, every
+attention branch, metadata, MediaPipe, and that a failed check writes nothing.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from conftest import REPO, TIN100, WEIGHTS, require
+
+import keras_attn
+from keras_attn import edge, export_lib, tflite_metadata, train_lib
+from keras_attn.data import load_dataset
+from keras_attn.layers import BRANCHES, UnifiedSpatialAttention
+
+CLASSES = 10
+VARIANTS = export_lib.VARIANTS
+
+
+def _script(*args, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A run folder from train_lib: 10 Tiny ImageNet classes, head + attention."""
+    source = require(TIN100)
+    require(WEIGHTS)
+    root = tmp_path_factory.mktemp("tin10")
+    for split in ("train", "val"):
+        os.makedirs(root / split)
+        for name in sorted(os.listdir(os.path.join(source, split)))[:CLASSES]:
+            os.symlink(os.path.join(source, split, name), root / split / name)
+    run_dir = tmp_path_factory.mktemp("run") / "tin10"
+    config = train_lib.TrainConfig(
+        dataset=f"folder:{root}",
+        attention="unified",
+        weights=WEIGHTS,
+        image_size=128,
+        epochs=6,
+        freeze_epochs=6,  # backbone frozen: fast, and the features are good
+        batch_size=20,
+        learning_rate=3e-2,
+        warmup_epochs=0,
+        augment="none",
+        run_dir=str(run_dir),
+        visualize_count=2,
+    )
+    train_lib.train(config)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run):
+    """Runs export.py on the run; returns (run_dir, report)."""
+    result = _script(
+        "export.py",
+        f"--run={trained_run}",
+        "--calibration_steps=50",
+        "--latency_runs=5",
+        "--parity_images=50",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "model_int8.tflite" in result.stdout  # the summary table
+    report = json.loads((trained_run / "export" / "report.json").read_text())
+    return trained_run, report
+
+
+@pytest.fixture(scope="module")
+def held_out(trained_run):
+    """The run's validation images and the Keras model's logits on them."""
+    config = json.loads((trained_run / "config.json").read_text())
+    data = load_dataset(config["dataset"], seed=config["seed"], image_size=128)
+    model = keras_attn.load_model(str(trained_run / "model.keras"))
+    logits = model.predict(data.val.images.astype("float32"), verbose=0)
+    return data.val.images, data.val.labels, np.asarray(logits)
+
+
+def read(run_dir, variant) -> bytes:
+    return (run_dir / "export" / f"model_{variant}.tflite").read_bytes()
+
+
+def test_export_writes_every_artefact(exported):
+    run_dir, report = exported
+    out = run_dir / "export"
+    for variant in VARIANTS:
+        assert (out / f"model_{variant}.tflite").stat().st_size > 0
+        assert report["tflite"][variant]["status"] == "ok", report["tflite"][variant]
+    assert (out / "saved_model" / "saved_model.pb").exists()
+    assert (out / "labels.txt").read_text() == (run_dir / "labels.txt").read_text()
+    assert report["status"] == "ok" and report["saved_model"]["status"] == "ok"
+    assert not [f for f in os.listdir(out) if f.startswith((".tmp", ".old"))]
+    for variant in VARIANTS:
+        entry = report["tflite"][variant]
+        for key in ("size_bytes", "top1_agreement", "accuracy"):
+            assert key in entry
+        assert set(entry["latency_ms"]) == {"threads_1", "threads_2"}
+        assert entry["logits"]["max_abs_diff"] >= entry["logits"]["mean_abs_diff"]
+    sizes = {v: report["tflite"][v]["size_bytes"] for v in VARIANTS}
+    assert sizes["int8"] < 0.3 * sizes["fp32"]
+    assert sizes["dynamic"] < 0.3 * sizes["fp32"]
+    assert sizes["fp16"] < 0.55 * sizes["fp32"]
+
+
+def test_saved_model_matches_keras(exported, held_out):
+    import tensorflow as tf
+
+    run_dir, _ = exported
+    images, _, logits = held_out
+    serve = tf.saved_model.load(str(run_dir / "export" / "saved_model"))
+    signature = serve.signatures["serving_default"]
+    (name,) = signature.structured_input_signature[1]
+    spec = signature.structured_input_signature[1][name]
+    assert spec.shape.as_list() == [None, 64, 64, 3]  # raw pixels, stored size
+    (out,) = signature(**{name: tf.constant(images[:16], tf.float32)}).values()
+    assert np.abs(out.numpy() - logits[:16]).max() <= 1e-4
+
+
+def test_fp32_tflite_logits_match_keras(exported, held_out):
+    run_dir, report = exported
+    images, _, logits = held_out
+    content = read(run_dir, "fp32")
+    tflite_logits = export_lib.softmax_input_logits(content, images[:16])
+    assert np.abs(tflite_logits - logits[:16]).max() <= 1e-4
+    assert report["tflite"]["fp32"]["logits"]["max_abs_diff"] <= 1e-4
+    clf = edge.TFLiteClassifier(content, edge.read_labels(run_dir / "labels.txt"))
+    probs = clf.predict(images[:16])
+    assert np.abs(probs - edge.softmax(logits[:16])).max() <= 1e-5
+
+
+def test_int8_agrees_with_keras_on_real_images(exported, held_out):
+    run_dir, report = exported
+    images, labels, logits = held_out
+    clf = edge.TFLiteClassifier(
+        read(run_dir, "int8"), edge.read_labels(run_dir / "labels.txt")
+    )
+    # uint8 in, uint8 out, and the input takes raw pixels.
+    assert clf.input_dtype == "uint8"
+    scale, zero_point = clf.input["quantization"]
+    assert scale == pytest.approx(1.0) and zero_point == 0
+    probs = clf.predict(images)
+    agreement = np.mean(probs.argmax(1) == logits.argmax(1))
+    assert agreement >= 0.95, agreement
+    assert report["tflite"]["int8"]["top1_agreement"] == pytest.approx(agreement)
+    keras_accuracy = np.mean(logits.argmax(1) == labels)
+    assert keras_accuracy > 0.3  # it learned something: 10 classes
+    assert report["keras"]["accuracy"] == pytest.approx(keras_accuracy)
+
+
+def test_every_file_is_builtin_stateless_and_has_each_branch_op(exported):
+    run_dir, _ = exported
+    for variant in VARIANTS:
+        ops = edge.model_ops(read(run_dir, variant))
+        assert all(op.isupper() for op in ops), (variant, sorted(set(ops)))
+        assert not set(ops) & set(export_lib.VARIABLE_OPS), variant
+        # hierarchical: resize back; neighbourhood: local std; fusion: concat + sigmoid
+        needed = {"RESIZE_BILINEAR", "AVERAGE_POOL_2D", "SQRT", "CONCATENATION"}
+        assert needed | {"LOGISTIC", "SOFTMAX"} <= set(ops), (variant, sorted(set(ops)))
+
+
+def _branch_model(branches) -> keras.Model:
+    """The attention layer alone on an 8x8x32 map, memory filled as in training."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((8, 8, 32))
+    layer = UnifiedSpatialAttention(branches=branches, name="attention")
+    x = layer(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(4)(x))
+    rng = np.random.default_rng(0)
+    layer(rng.uniform(0, 255, (16, 8, 8, 32)).astype("float32"), training=True)
+    return model
+
+
+@pytest.mark.parametrize("branch", BRANCHES)
+def test_each_attention_branch_converts_alone_and_matches(branch):
+    model = _branch_model((branch,))
+    features = np.random.default_rng(2).uniform(0, 255, (6, 8, 8, 32))
+    features = features.astype("float32")
+    logits = model.predict(features, verbose=0)
+    for variant in ("fp32", "int8"):
+        content = export_lib.convert(model, variant, features, calibration_steps=6)
+        ops = edge.model_ops(content)
+        assert all(op.isupper() for op in ops), (branch, variant, ops)
+        assert not set(ops) & set(export_lib.VARIABLE_OPS), (branch, variant)
+        if variant == "fp32":
+            tflite_logits = export_lib.softmax_input_logits(content, features)
+            assert np.abs(tflite_logits - logits).max() <= 1e-4, branch
+    if branch == "memory":
+        # The filled memory is a constant in the file: emptied, the file differs.
+        model.get_layer("attention").memory_count.assign(0.0)
+        emptied = export_lib.softmax_input_logits(
+            export_lib.convert(model, "fp32"), features
+        )
+        assert np.abs(emptied - logits).max() > 1e-3
+
+
+def test_metadata_reads_back_with_mediapipes_schema(exported):
+    schema = pytest.importorskip(
+        "mediapipe.tasks.metadata.metadata_schema_py_generated"
+    )
+    run_dir, _ = exported
+    labels = edge.read_labels(run_dir / "labels.txt")
+    for variant in VARIANTS:
+        content = read(run_dir, variant)
+        metadata = schema.ModelMetadataT.InitFromPackedBuf(
+            bytearray(tflite_metadata.read_metadata(content)), 0
+        )
+        assert metadata.minParserVersion == b"1.0.0"
+        (subgraph,) = metadata.subgraphMetadata
+        (image,) = subgraph.inputTensorMetadata
+        (scores,) = subgraph.outputTensorMetadata
+        (unit,) = image.processUnits
+        assert unit.optionsType == schema.ProcessUnitOptions.NormalizationOptions
+        assert list(unit.options.mean) == [0.0] and list(unit.options.std) == [1.0]
+        properties = image.content.contentProperties
+        assert (
+            image.content.contentPropertiesType
+            == schema.ContentProperties.ImageProperties
+        )
+        assert properties.colorSpace == schema.ColorSpaceType.RGB
+        assert (properties.defaultSize.height, properties.defaultSize.width) == (64, 64)
+        (labels_file,) = scores.associatedFiles
+        assert labels_file.name == b"labels.txt"
+        assert labels_file.type == schema.AssociatedFileType.TENSOR_AXIS_LABELS
+        packed = tflite_metadata.read_associated_files(content)["labels.txt"]
+        assert packed.decode().split() == labels
+
+
+def test_metadata_keeps_tensor_data_16_byte_aligned(exported):
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    run_dir, _ = exported
+    content = bytearray(read(run_dir, "int8"))
+    model = schema.Model.GetRootAs(content, 0)
+    for i in range(model.BuffersLength()):
+        buffer = model.Buffers(i)
+        if buffer.DataLength() > 0:
+            start = buffer._tab.Vector(buffer._tab.Offset(4))
+            assert start % 16 == 0, i
+
+
+def _predict_top(run_dir, variant, paths):
+    model = run_dir / "export" / f"model_{variant}.tflite"
+    result = _script("predict.py", str(model), *paths, "--top_k=3", timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    tops = {}
+    for i, line in enumerate(lines):
+        if line in paths:
+            prob, label = lines[i + 1].split()
+            tops[line] = (label, float(prob))
+    assert len(tops) == len(paths), result.stdout
+    return tops
+
+
+def test_mediapipe_image_classifier_agrees_with_predict(exported):
+    mp = pytest.importorskip("mediapipe")
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    run_dir, _ = exported
+    config = json.loads((run_dir / "config.json").read_text())
+    root = config["dataset"][len("folder:") :]
+    paths = []
+    for name in sorted(os.listdir(os.path.join(root, "val")))[:4]:
+        folder = os.path.join(root, "val", name)
+        paths.append(os.path.join(folder, sorted(os.listdir(folder))[0]))
+    for variant in VARIANTS:
+        predicted = _predict_top(run_dir, variant, paths)
+        model = str(run_dir / "export" / f"model_{variant}.tflite")
+        options = vision.ImageClassifierOptions(
+            base_options=BaseOptions(model_asset_path=model), max_results=3
+        )
+        classifier = vision.ImageClassifier.create_from_options(options)
+        try:
+            for path in paths:
+                pixels = edge.load_image(path, (64, 64))
+                image = mp.Image(image_format=mp.ImageFormat.SRGB, data=pixels)
+                result = classifier.classify(image)
+                best = result.classifications[0].categories[0]
+                label, prob = predicted[path]
+                assert best.category_name == label, (variant, path)
+                assert best.score == pytest.approx(prob, abs=2e-3), (variant, path)
+        finally:
+            classifier.close()
+
+
+def test_failed_check_writes_nothing_and_names_the_check(
+    exported, tmp_path, monkeypatch
+):
+    run_dir, _ = exported
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("model.keras", "config.json", "labels.txt"):
+        shutil.copy(run_dir / name, copy / name)
+    stale = copy / "export" / "model_fp32.tflite"
+    stale.parent.mkdir()
+    stale.write_bytes(read(run_dir, "fp32"))  # from an earlier, good export
+    # A converter that returns a file far from the Keras model: the dynamic
+    # range one (logit error ~0.1) in place of the float32 one.
+    dynamic = read(run_dir, "dynamic")
+    monkeypatch.setattr(export_lib, "convert", lambda *args, **kwargs: dynamic)
+    config = export_lib.ExportConfig(
+        run_dir=str(copy), saved_model=False, quantize=("fp32",), latency_runs=2
+    )
+    with pytest.raises(
+        export_lib.ExportCheckError, match=r"model_fp32\.tflite.*parity"
+    ):
+        export_lib.export_run(config)
+    assert not stale.exists()
+    assert not [f for f in os.listdir(copy / "export") if f.startswith(".tmp")]
+    report = json.loads((copy / "export" / "report.json").read_text())
+    assert report["status"] == "failed"
+    assert report["tflite"]["fp32"]["failed_checks"] == ["parity"]
+
+
+def test_export_cli_errors_are_one_line(tmp_path):
+    for args, message in (
+        ([f"--run={tmp_path / 'nope'}"], "No run folder"),
+        ([f"--run={tmp_path}"], "has no model.keras"),
+        ([f"--run={tmp_path}", "--quantize=fp64"], "--quantize=fp64"),
+        ([f"--runs_root={tmp_path}"], "No trained run"),
+    ):
+        result = _script("export.py", *args, timeout=120)
+        assert result.returncode == 2, (args, result.stderr)
+        errors = [
+            line for line in result.stderr.splitlines() if line.startswith("error:")
+        ]
+        assert len(errors) == 1 and message in errors[0], (args, result.stderr)
