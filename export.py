@@ -16,7 +16,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 from keras_attn import export_lib  # noqa: E402
 from keras_attn.cli import run_main  # noqa: E402
@@ -40,6 +40,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # TF logs each SavedModel step at INFO
     config = export_lib.ExportConfig(
         run_dir=FLAGS.run or export_lib.latest_run(FLAGS.runs_root),
         saved_model=FLAGS.saved_model,

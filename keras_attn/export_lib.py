@@ -85,6 +85,7 @@ class ExportConfig:
         latency_runs: timed single-image runs per file and thread count.
         min_agreement: smallest top-1 agreement with Keras a file may have.
         seed: seed of the calibration and evaluation draws.
+        out_dir: where to write (default `run_dir/export`).
     """
 
     run_dir: str
@@ -98,6 +99,7 @@ class ExportConfig:
     latency_runs: int = 50
     min_agreement: float = 0.9
     seed: int = 0
+    out_dir: str | None = None
 
     def validate(self) -> None:
         unknown = [q for q in self.quantize if q not in VARIANTS]
@@ -589,7 +591,7 @@ def export_run(config: ExportConfig) -> dict:
     """
     config.validate()
     run = load_run(config.run_dir)
-    out_dir = os.path.join(config.run_dir, EXPORT_DIR)
+    out_dir = config.out_dir or os.path.join(config.run_dir, EXPORT_DIR)
     os.makedirs(out_dir, exist_ok=True)
 
     split_name = "test" if run.data.test is not None and len(run.data.test) else "val"
