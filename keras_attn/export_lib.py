@@ -381,7 +381,11 @@ def verify_tflite(
         not variables, f"variable ops: {variables}" if variables else "no variable ops"
     )
 
-    clf = edge.TFLiteClassifier(content, labels, num_threads=2)
+    try:
+        clf = edge.TFLiteClassifier(content, labels, num_threads=2)
+    except (ValueError, RuntimeError) as e:  # LiteRT refuses the file
+        checks["runs"] = _check(False, f"LiteRT cannot run it: {_first_line(e)}")
+        return _entry(variant, content, checks)
     expected = config.int8_io if variant == "int8" else "float32"
     detail = f"input {clf.input_dtype} {[int(d) for d in clf.input['shape']]}"
     ok = clf.input_dtype == expected and tuple(clf.input_size) == images.shape[1:3]
@@ -399,10 +403,7 @@ def verify_tflite(
         tflite_metadata.LABELS_FILE
     )
     has_metadata = tflite_metadata.read_metadata(content) is not None
-    labels_ok = (
-        packed is not None
-        and packed.decode("utf-8").split() == "\n".join(labels).split()
-    )
+    labels_ok = packed is not None and packed.decode("utf-8").splitlines() == labels
     checks["metadata"] = _check(
         has_metadata and labels_ok,
         "TFLITE_METADATA and labels.txt packed"
@@ -416,12 +417,15 @@ def verify_tflite(
     checks["stateless"] = _check(
         bool(np.array_equal(again, probs[:1])), "same output when run again"
     )
-    n = min(config.parity_images, len(images))
-    logits = softmax_input_logits(content, images[:n])
-    logit_diff = np.abs(logits - keras_logits[:n])
     prob_diff = np.abs(probs - edge.softmax(keras_logits))
     agreement = float(np.mean(probs.argmax(1) == keras_logits.argmax(1)))
-    if variant == "fp32":
+    n = min(config.parity_images, len(images))
+    logit_diff = None
+    if clf.outputs_probabilities:
+        logit_diff = np.abs(
+            softmax_input_logits(content, images[:n]) - keras_logits[:n]
+        )
+    if variant == "fp32" and logit_diff is not None:
         checks["parity"] = _check(
             float(logit_diff.max()) <= FP32_LOGIT_TOLERANCE,
             f"max abs logit difference {logit_diff.max():.3g} "
@@ -432,15 +436,34 @@ def verify_tflite(
         f"top-1 agreement with Keras {agreement:.3f} "
         f"(minimum {config.min_agreement:g})",
     )
-    latency = {
-        f"threads_{t}": round(
-            edge.TFLiteClassifier(content, labels, num_threads=t).latency_ms(
-                config.latency_runs
-            ),
-            3,
-        )
-        for t in (1, 2)
-    }
+    latency = {}
+    for threads in (1, 2):
+        timer = edge.TFLiteClassifier(content, labels, num_threads=threads)
+        latency[f"threads_{threads}"] = round(timer.latency_ms(config.latency_runs), 3)
+    return _entry(
+        variant,
+        content,
+        checks,
+        input=_tensor_info(clf.input),
+        output=_tensor_info(clf.output),
+        ops=sorted(set(ops)),
+        logits={
+            "max_abs_diff": None if logit_diff is None else float(logit_diff.max()),
+            "mean_abs_diff": None if logit_diff is None else float(logit_diff.mean()),
+            "images": n,
+        },
+        probabilities={
+            "max_abs_diff": float(prob_diff.max()),
+            "mean_abs_diff": float(prob_diff.mean()),
+        },
+        top1_agreement=agreement,
+        accuracy=float(np.mean(probs.argmax(1) == targets)),
+        latency_ms=latency,
+    )
+
+
+def _entry(variant: str, content: bytes, checks: dict, **measured) -> dict:
+    """A report entry for one `.tflite` file: its checks, then what was measured."""
     failed = [name for name, check in checks.items() if not check["ok"]]
     return {
         "file": f"model_{variant}.tflite",
@@ -449,21 +472,7 @@ def verify_tflite(
         "checks": checks,
         "size_bytes": len(content),
         "size_mb": round(len(content) / 2**20, 2),
-        "input": _tensor_info(clf.input),
-        "output": _tensor_info(clf.output),
-        "ops": sorted(set(ops)),
-        "logits": {
-            "max_abs_diff": float(logit_diff.max()),
-            "mean_abs_diff": float(logit_diff.mean()),
-            "images": n,
-        },
-        "probabilities": {
-            "max_abs_diff": float(prob_diff.max()),
-            "mean_abs_diff": float(prob_diff.mean()),
-        },
-        "top1_agreement": agreement,
-        "accuracy": float(np.mean(probs.argmax(1) == targets)),
-        "latency_ms": latency,
+        **measured,
     }
 
 
@@ -560,7 +569,7 @@ def export_tflite(
             seed=config.seed,
         )
     except Exception as e:  # noqa: BLE001 -- a converter failure is a failed check
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        message = _first_line(e)
         _remove(path)
         return {
             "file": os.path.basename(path),
@@ -687,9 +696,10 @@ def summary_table(report: dict) -> str:
             if entry["status"] == "ok"
             else "FAILED: " + ", ".join(entry["failed_checks"])
         )
-        if "size_bytes" not in entry:  # conversion failed
+        if "latency_ms" not in entry:  # it did not convert, or LiteRT refused it
             rows.append((entry["file"], "", "", "", "", "", "", "", status))
             continue
+        logit_diff = entry["logits"]["max_abs_diff"]
         rows.append(
             (
                 entry["file"],
@@ -697,7 +707,7 @@ def summary_table(report: dict) -> str:
                 f"{entry['size_vs_fp32']:.3f}" if "size_vs_fp32" in entry else "",
                 f"{entry['latency_ms']['threads_1']:.2f}",
                 f"{entry['latency_ms']['threads_2']:.2f}",
-                f"{entry['logits']['max_abs_diff']:.2e}",
+                "" if logit_diff is None else f"{logit_diff:.2e}",
                 f"{entry['top1_agreement']:.3f}",
                 f"{entry['accuracy']:.3f}",
                 status,
@@ -742,6 +752,11 @@ def _tensor_info(details: dict) -> dict:
     if scale:
         info.update(scale=float(scale), zero_point=int(zero_point))
     return info
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _check(ok: bool, detail: str) -> dict:

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 
 import keras
 import numpy as np
@@ -244,7 +245,7 @@ def test_metadata_reads_back_with_mediapipes_schema(exported):
         assert labels_file.name == b"labels.txt"
         assert labels_file.type == schema.AssociatedFileType.TENSOR_AXIS_LABELS
         packed = tflite_metadata.read_associated_files(content)["labels.txt"]
-        assert packed.decode().split() == labels
+        assert packed.decode().splitlines() == labels
 
 
 def test_metadata_keeps_tensor_data_16_byte_aligned(exported):
@@ -347,3 +348,22 @@ def test_export_cli_errors_are_one_line(tmp_path):
             line for line in result.stderr.splitlines() if line.startswith("error:")
         ]
         assert len(errors) == 1 and message in errors[0], (args, result.stderr)
+
+
+def test_a_model_that_needs_flex_ops_is_refused_not_written(tmp_path):
+    # Bicubic resizing has no builtin TFLite op (it would be FlexResizeBicubic).
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Resizing(32, 32, interpolation="bicubic")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), np.uint8)
+    data = types.SimpleNamespace(train=types.SimpleNamespace(images=images))
+    run = export_lib.Run(str(tmp_path), model, {}, ["a", "b"], data)
+    logits = model.predict(images.astype("float32"), verbose=0)
+    config = export_lib.ExportConfig(run_dir=str(tmp_path))
+    entry = export_lib.export_tflite(
+        run, "fp32", str(tmp_path), images, np.zeros(4), logits, config
+    )
+    assert entry["failed_checks"] == ["conversion"], entry
+    assert "ResizeBicubic" in entry["checks"]["conversion"]["detail"]
+    assert not (tmp_path / "model_fp32.tflite").exists()
