@@ -83,7 +83,10 @@ class ExportConfig:
             subset of the split when it has more; None: all).
         parity_images: of those, how many the logit comparison uses.
         latency_runs: timed single-image runs per file and thread count.
-        min_agreement: smallest top-1 agreement with Keras a file may have.
+        min_agreement: smallest top-1 agreement with Keras a file may have. A
+            broken conversion lands near chance; a briefly trained model's
+            near-tied logits cost int8 a few points (91 % on the 100-class
+            benchmark run), hence 0.8 rather than 0.95.
         seed: seed of the calibration and evaluation draws.
         out_dir: where to write (default `run_dir/export`).
     """
@@ -97,7 +100,7 @@ class ExportConfig:
     eval_images: int | None = 1000
     parity_images: int = 64
     latency_runs: int = 50
-    min_agreement: float = 0.9
+    min_agreement: float = 0.8
     seed: int = 0
     out_dir: str | None = None
 
