@@ -51,7 +51,7 @@ def _tops(stdout: str) -> dict[str, list[tuple[str, float]]]:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """A folder with model.keras, three .tflite files and labels.txt."""
+    """A folder with model.keras, four .tflite files and labels.txt."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
@@ -69,6 +69,7 @@ def exported(tmp_path_factory):
         "fp32": dict(variant="fp32"),
         "int8": dict(variant="int8", int8_io="uint8"),
         "int8io": dict(variant="int8", int8_io="int8"),
+        "int8float": dict(variant="int8", int8_io="float32"),
     }
     for name, options in files.items():
         content = export_lib.convert(
@@ -143,6 +144,10 @@ def test_quantised_inputs_take_raw_pixels(exported, images):
         probs[name] = clf.predict(image)
         assert probs[name].sum() == pytest.approx(1.0, abs=0.05)
     np.testing.assert_allclose(probs["int8"], probs["int8io"], atol=1 / 128)
+    # int8 inside, float32 at the edges: the same numbers, dequantised.
+    clf = edge.load_classifier(str(exported / "model_int8float.tflite"))
+    assert clf.input_dtype == "float32"
+    np.testing.assert_allclose(clf.predict(image), probs["int8"], atol=1 / 128)
     fp32 = edge.load_classifier(str(exported / "model_fp32.tflite")).predict(image)
     assert probs["int8"].argmax() == fp32.argmax()
 
