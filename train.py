@@ -27,7 +27,9 @@ flags.DEFINE_string(
 flags.DEFINE_enum("attention", "unified", list(ATTENTION_NAMES), "Attention module.")
 flags.DEFINE_list("branches", None, f"unified only: subset of {','.join(BRANCHES)}.")
 flags.DEFINE_string(
-    "weights", None, "imagenet | none | PATH to a keras-hub preset or timm checkpoint."
+    "weights",
+    None,
+    "imagenet | none | auto | PATH to a keras-hub preset or timm checkpoint.",
 )
 flags.DEFINE_integer(
     "image_size", None, "Side the images are resized to in the model (>= 128)."

@@ -29,7 +29,7 @@ from keras_attn.data import Dataset, load_dataset
 from keras_attn.data.augment import build_augmenter, with_augmentation
 from keras_attn.layers import ATTENTION_NAMES, BRANCHES
 from keras_attn.models import classifier
-from keras_attn.models.backbone import load_backbone
+from keras_attn.models.backbone import load_backbone, resolve_auto_weights
 from keras_attn.optimizers import ScaledAdamW
 from keras_attn.recipes import get_recipe
 
@@ -193,6 +193,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
     """
     config = config.resolved()
     run_dir = config.run_dir or default_run_dir(config)
+    check_resumable(run_dir, config)
     os.makedirs(run_dir, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     set_mixed_precision(config.mixed_precision)
@@ -212,7 +213,9 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
         f"train {len(data.train.labels)}, val {len(data.val.labels)}, "
         f"test {len(data.test.labels) if data.test else 0}"
     )
-    backbone = load_backbone(config.weights)
+    weights = resolve_auto_weights() if config.weights == "auto" else config.weights
+    print(f"backbone weights: {weights}")
+    backbone = load_backbone(weights)
     model = build_model(config, data, backbone)
     train_model = with_augmentation(
         model, build_augmenter(data.image_shape[0], config.augment, seed=config.seed)
@@ -290,6 +293,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
             len(x_train) * (config.epochs - done_epochs) / max(seconds, 1e-9), 1
         ),
         parameters=int(model.count_params()),
+        weights=weights,
     )
     save_model(model, os.path.join(run_dir, "model.keras"))
     io_utils.write_json(os.path.join(run_dir, "metrics.json"), metrics)
@@ -299,6 +303,30 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
     print(json.dumps(metrics, indent=2))
     print(f"Run folder: {run_dir}")
     return run_dir
+
+
+def check_resumable(run_dir: str, config: TrainConfig) -> None:
+    """Refuses to mix runs: `run_dir` must be new, or an unfinished run with
+    the same settings (which then resumes)."""
+    if not os.path.exists(os.path.join(run_dir, "config.json")):
+        return
+    if not os.path.exists(os.path.join(run_dir, "backup")):
+        raise ValueError(
+            f"--run_dir={run_dir} already holds a finished run; pass a new --run_dir."
+        )
+    with open(os.path.join(run_dir, "config.json")) as f:
+        saved = json.load(f)
+    current = json.loads(json.dumps(dataclasses.asdict(config)))
+    changed = sorted(
+        k for k in current if k != "run_dir" and saved.get(k) != current[k]
+    )
+    if changed:
+        key = changed[0]
+        raise ValueError(
+            f"--run_dir={run_dir} holds an unfinished run with other settings "
+            f"({key}: {saved.get(key)!r} there, {current[key]!r} now); resume it "
+            "with the same flags or pass a new --run_dir."
+        )
 
 
 def evaluate(model: keras.Model, data: Dataset, batch_size: int) -> dict:

@@ -79,14 +79,15 @@ def plot_attention(
     for i, ax in enumerate(axes.ravel()[:n]):
         h, w = images[i].shape[:2]
         ax.imshow(images[i].astype(np.uint8))
+        # Stretched per image: maps often span a narrow band (e.g. 0.3-0.65).
         ax.imshow(
             maps[i],
             cmap="jet",
-            alpha=0.45,
+            alpha=0.5,
             extent=(0, w, h, 0),
             interpolation="bilinear",
-            vmin=0,
-            vmax=max(float(maps[i].max()), 1e-6),
+            vmin=float(maps[i].min()),
+            vmax=max(float(maps[i].max()), float(maps[i].min()) + 1e-6),
         )
         if boxes is not None:
             y0, x0, y1, x1 = boxes[i] * np.array([h, w, h, w])

@@ -5,10 +5,13 @@
 written by `save_to_preset()` or a timm checkpoint (`config.json` +
 `model.safetensors`, e.g. `../shared/weights/resnet18_tin100`), which keras-hub
 converts offline; `load_backbone("none")` builds the same architecture with
-random weights.
+random weights. `load_backbone("auto")` takes the first that works of:
+`$KERAS_ATTN_WEIGHTS`, the ImageNet preset, a local mirror beside the checkout
+(`../shared/weights/resnet18_tin100`), random weights (with a warning).
 """
 
 import json
+import logging
 import os
 
 import keras_hub
@@ -32,6 +35,11 @@ BACKBONE_STRIDE = 32
 MIN_FEATURE_SIZE = 4
 MIN_IMAGE_SIZE = BACKBONE_STRIDE * MIN_FEATURE_SIZE
 
+# Where `auto` looks for a local checkpoint when the ImageNet preset cannot be
+# downloaded: the shared folder beside a checkout of this repository.
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LOCAL_MIRRORS = (os.path.join(_REPO, "..", "shared", "weights", "resnet18_tin100"),)
+
 # Files that mark a directory as a keras-hub preset or a timm/HF checkpoint.
 _PRESET_MARKERS = ("metadata.json", "config.json")
 _WEIGHT_SUFFIXES = (".safetensors", ".weights.h5", ".bin", ".h5")
@@ -51,12 +59,34 @@ def load_backbone(weights: str = "none", dtype=None) -> keras_hub.models.ResNetB
         dtype: dtype or dtype policy for the backbone's layers (default: the
             global policy).
     """
+    if weights == "auto":
+        return load_backbone(resolve_auto_weights(), dtype)
     if weights == "none":
         return keras_hub.models.ResNetBackbone(**RESNET18_CONFIG, dtype=dtype)
     if weights == "imagenet":
         return _from_preset(IMAGENET_PRESET, dtype, online=True)
     _check_local_checkpoint(weights)
     return _from_preset(weights, dtype, online=False)
+
+
+def resolve_auto_weights() -> str:
+    """What `--weights=auto` means on this machine (see the module docstring)."""
+    explicit = os.environ.get("KERAS_ATTN_WEIGHTS")
+    if explicit:
+        return explicit
+    try:
+        keras_hub.models.ResNetBackbone.from_preset(IMAGENET_PRESET, load_weights=False)
+        return "imagenet"
+    except Exception:  # offline: keras-hub raises requests/HF/OS errors
+        pass
+    for path in LOCAL_MIRRORS:
+        if os.path.isdir(path):
+            return os.path.normpath(path)
+    logging.warning(
+        "--weights=auto: no ImageNet preset (offline) and no local checkpoint; "
+        "training from random weights. Pass --weights=PATH for a pretrained start."
+    )
+    return "none"
 
 
 def _check_local_checkpoint(path: str) -> None:

@@ -75,14 +75,29 @@ def build_classifier(
         mean=IMAGENET_MEAN, variance=variance, name="normalize"
     )(x)
     x = backbone(x)  # (B, S/32, S/32, 512)
+    logits = attention_head(x, num_classes, attention, attention_kwargs, dropout)
+    return keras.Model(inputs, logits, name=f"resnet18_{attention}")
+
+
+def attention_head(
+    features,
+    num_classes: int,
+    attention: str = "unified",
+    attention_kwargs: dict | None = None,
+    dropout: float = 0.2,
+):
+    """Attention -> global average pool -> dropout -> Dense, on a feature map.
+
+    Shared by `build_classifier` and by the frozen-backbone benchmark, which
+    trains this head on cached backbone features.
+    """
+    x = features  # (B, s, s, C)
     layer = get_attention(attention, name=ATTENTION_NAME, **(attention_kwargs or {}))
     if layer is not None:
-        x, _ = layer(x, return_attention=True)  # (B, s, s, 512)
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)  # (B, 512)
+        x, _ = layer(x, return_attention=True)  # (B, s, s, C)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)  # (B, C)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
-    logits = keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
-    name = f"resnet18_{attention}"
-    return keras.Model(inputs, logits, name=name)
+    return keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
 
 
 def get_backbone(model: keras.Model) -> keras.Model:
