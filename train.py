@@ -56,6 +56,7 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer("seed", 0, "Random seed (data sampling and initialisation).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+flags.DEFINE_string("test_dir", None, "Class-subfolder tree used as the test split.")
 flags.DEFINE_string(
     "run_dir",
     None,
@@ -89,6 +90,7 @@ def main(argv):
         augment=FLAGS.augment,
         seed=FLAGS.seed,
         data_dir=FLAGS.data_dir,
+        test_dir=FLAGS.test_dir,
         run_dir=FLAGS.run_dir,
         mixed_precision=FLAGS.mixed_precision,
     )

@@ -59,6 +59,7 @@ class TrainConfig:
     augment: str | None = None
     seed: int = 0
     data_dir: str | None = None
+    test_dir: str | None = None
     run_dir: str | None = None
     runs_root: str = "runs"
     mixed_precision: str = "off"
@@ -205,6 +206,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
         seed=config.seed,
         data_dir=config.data_dir,
         image_size=config.image_size,
+        test_dir=config.test_dir,
     )
     for note in data.notes:
         print(f"note: {note}")

@@ -261,6 +261,20 @@ def test_folder_mixed_sizes_are_resized(tmp_path):
     assert any("resized to 16x16" in n for n in data.notes)
 
 
+def test_separate_test_dir_becomes_the_test_split(tmp_path):
+    _tree(tmp_path / "data", ["a", "b"], per_class=3, split="train")
+    _tree(tmp_path / "held_out", ["a", "b"], per_class=2)
+    _write(str(tmp_path / "held_out" / "a" / "big.png"), size=(20, 20))
+    data = load_dataset(
+        f"folder:{tmp_path / 'data'}", val_shots=1, test_dir=str(tmp_path / "held_out")
+    )
+    assert data.test.images.shape == (5, 8, 8, 3)
+    np.testing.assert_array_equal(np.bincount(data.test.labels), [3, 2])
+    _tree(tmp_path / "other", ["a", "c"], per_class=1)
+    with pytest.raises(ValueError, match="other classes"):
+        load_dataset(f"folder:{tmp_path / 'data'}", test_dir=str(tmp_path / "other"))
+
+
 def test_unknown_dataset_names_the_valid_ones():
     with pytest.raises(
         ValueError, match="Unknown dataset 'mnist'.*cifar100.*folder:PATH"

@@ -118,6 +118,7 @@ def load_dataset(
     image_size: int = 224,
     val_fraction: float = 0.1,
     download: bool = True,
+    test_dir: str | None = None,
 ) -> Dataset:
     """Loads a dataset by name and applies the few-shot protocol.
 
@@ -137,6 +138,9 @@ def load_dataset(
             dataset has no validation split and `val_shots` is None.
         download: let TFDS download a missing dataset when its host is
             reachable (probed in a few seconds; never for cars196).
+        test_dir: a class-subfolder tree with the same classes, used as the
+            test split (for sets whose test images live elsewhere, e.g. a
+            held-out test set); it replaces the dataset's own test split.
 
     Raises:
         DataError: (a `ValueError`) with one line naming the problem and fix.
@@ -162,6 +166,8 @@ def load_dataset(
             f"Unknown dataset {name!r}. Use one of: {', '.join(DATASET_NAMES)}."
         )
     train, val_split, test = splits.get("train"), splits.get("val"), splits.get("test")
+    if test_dir is not None:
+        test = _load_test_dir(test_dir, class_names, train.images.shape[1:3], notes)
 
     train_idx, val_idx, val_from_train = fewshot.few_shot_indices(
         train.labels,
@@ -348,6 +354,22 @@ def _list_files(folder: str) -> list[str]:
     return sorted(
         e.path for e in os.scandir(folder) if e.is_file() and not e.name.startswith(".")
     )
+
+
+def _load_test_dir(
+    path: str, class_names: list[str], size: tuple[int, int], notes: list[str]
+) -> Split:
+    test_names, splits = _load_folder(path, max(size), notes)
+    if test_names != class_names:
+        raise DataError(
+            f"Test folder {path!r} has other classes than the training data "
+            f"({len(test_names)} vs {len(class_names)}); use the same class names."
+        )
+    test = splits["train"]
+    if test.images.shape[1:3] != tuple(size):
+        images = np.stack([_resize(image, size[0]) for image in test.images])
+        test = Split(images, test.labels)
+    return test
 
 
 def _load_folder(
