@@ -45,7 +45,7 @@ def main(argv):
         runtime = (
             "Keras"
             if model_path.endswith(".keras")
-            else f"LiteRT, {FLAGS.threads} threads"
+            else f"LiteRT, threads={FLAGS.threads}"
         )
         height, width = classifier.input_size
         print(
