@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
 import os
 import shutil
@@ -169,8 +170,8 @@ def load_run(run_dir: str) -> Run:
     """Loads a run's model, config and labels, and reloads its data.
 
     The data comes back through `load_dataset` with the run's own settings
-    (dataset, shots, val_shots, seed, data_dir, image_size), so calibration
-    uses the run's training images and checks use its held-out ones.
+    from `config.json` (dataset, shots, val_shots, seed, image_size, ...), so
+    calibration uses the run's training images and checks its held-out ones.
     """
     from keras_attn import load_model
     from keras_attn.data import load_dataset
@@ -195,14 +196,11 @@ def load_run(run_dir: str) -> Run:
             f"{paths['labels.txt']} has {len(labels)} labels but the model has "
             f"{model.output_shape[-1]} outputs."
         )
-    data = load_dataset(
-        config["dataset"],
-        shots=config.get("shots"),
-        val_shots=config.get("val_shots"),
-        seed=config.get("seed", 0),
-        data_dir=config.get("data_dir"),
-        image_size=config.get("image_size") or 224,
-    )
+    # Every data setting the run recorded that `load_dataset` takes (shots,
+    # val_shots, seed, data_dir, image_size, test_dir, ...).
+    accepted = inspect.signature(load_dataset).parameters
+    options = {k: v for k, v in config.items() if k in accepted and k != "name"}
+    data = load_dataset(config["dataset"], **options)
     if list(data.class_names) != labels:
         raise ValueError(
             f"The classes of {config['dataset']} no longer match "
