@@ -481,11 +481,12 @@ def write_saved_model(model: keras.Model, path: str) -> None:
     """Writes `model` as a SavedModel whose `serving_default` runs inference.
 
     Not `model.export(format="tf_saved_model")`: that endpoint calls the model
-    without `training=False`, and the in-model `Resizing` (a Keras image
-    preprocessing layer, whose `training` defaults to True) then puts every
-    later layer in training mode: BatchNorm uses batch statistics and the
-    attention memory is written on each call. `ExportArchive` with an explicit
-    `training=False` is Keras' own way around it.
+    without `training=False`, so any Keras preprocessing layer in it (their
+    `training` defaults to True, e.g. `keras.layers.Resizing`, which our
+    classifier therefore does not use) would put every later layer in training
+    mode: BatchNorm on batch statistics, the attention memory written on each
+    call. `ExportArchive` with an explicit `training=False` rules that out for
+    any model the user brings.
     """
     import tensorflow as tf
 

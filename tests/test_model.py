@@ -45,6 +45,16 @@ def test_preprocessing_is_inside_the_model(random_backbone):
     )
 
 
+def test_plain_call_is_inference(random_backbone):
+    """`model(x)` must not run BatchNorm in training mode or write the memory."""
+    model = build_classifier(3, (64, 64, 3), attention="unified")
+    direct = keras.ops.convert_to_numpy(model(IMAGES))
+    np.testing.assert_array_equal(
+        direct, keras.ops.convert_to_numpy(model(IMAGES, training=False))
+    )
+    assert float(keras.ops.convert_to_numpy(model.get_layer("attention").memory_count)) == 0
+
+
 def test_image_size_too_small_is_refused(random_backbone):
     with pytest.raises(ValueError, match="image_size=64 is too small"):
         build_classifier(3, (64, 64, 3), image_size=64, backbone=random_backbone)

@@ -4,7 +4,7 @@ The model takes raw RGB pixels (values 0..255, any float or integer dtype) at
 the size the data is stored at, so an exported model needs no preprocessing
 code on the device:
 
-    pixels (B, h, w, 3) -> Resizing(image_size, bilinear) -> x/255
+    pixels (B, h, w, 3) -> ResizeImages(image_size, bilinear) -> x/255
     -> ImageNet mean/std -> ResNet-18 (B, s, s, 512) -> attention
     -> global average pool -> dropout -> Dense(num_classes) logits
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from keras_attn.layers import get_attention
 from keras_attn.models.backbone import BACKBONE_STRIDE, MIN_IMAGE_SIZE, load_backbone
+from keras_attn.models.resize import ResizeImages
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -67,9 +68,7 @@ def build_classifier(
     inputs = keras.Input(shape=input_shape, name="pixels")
     x = inputs  # (B, h, w, 3), 0..255
     if tuple(input_shape[:2]) != (image_size, image_size):
-        x = keras.layers.Resizing(
-            image_size, image_size, interpolation="bilinear", name="resize"
-        )(x)  # (B, S, S, 3)
+        x = ResizeImages(image_size, name="resize")(x)  # (B, S, S, 3)
     x = keras.layers.Rescaling(1.0 / 255, name="rescale")(x)
     x = keras.layers.Normalization(
         mean=IMAGENET_MEAN, variance=variance, name="normalize"
