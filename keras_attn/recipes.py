@@ -28,7 +28,7 @@ class Recipe:
 RECIPES = {
     # The embedded demo: generated 64x64 images, 128 px in the model (a 4x4
     # map), a few minutes on 2 CPU cores. Random-init ResNet-18 does not learn
-    # it in that budget (12% val after 6 epochs), so `auto` starts from the
+    # it in that budget (9% val after 6 epochs, chance level), so `auto` starts from the
     # best pretrained weights it can find (see models/backbone.py).
     "shapes": Recipe(
         image_size=128,
