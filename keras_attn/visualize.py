@@ -3,9 +3,20 @@
 Also the pointing game (Zhang et al., 2016): the share of images whose
 attention maximum falls inside the object's box, which `shapes` makes
 measurable because every image carries its box.
+
+As a command, for run folders written by train.py:
+
+    python -m keras_attn.visualize --run=DIR [--compare=DIR2] [--out=DIR]
+
+writes `attention_grid.png` (held-out images with the attention map
+overlaid), `pointing_game.json` for `shapes` runs (map maximum, map minimum
+and chance level), and `curves_compare.png` (both runs' training curves on
+one plot) into `--out` (default: the run folder).
 """
 
 import csv
+import json
+import os
 
 import numpy as np
 
@@ -127,3 +138,136 @@ def _save(fig, path: str) -> None:
     with io_utils.atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
+
+
+def pointing_chance(maps_shape: tuple[int, int], boxes: np.ndarray) -> float:
+    """Expected pointing-game score of a uniformly random map cell.
+
+    The share of the `maps_shape` (s_h, s_w) grid's cells that overlap each
+    box (N, 4), averaged over boxes.
+    """
+    s_h, s_w = maps_shape
+    rows = np.arange(s_h)[:, None]
+    cols = np.arange(s_w)[None, :]
+    ymin, xmin, ymax, xmax = (boxes[:, i, None, None] for i in range(4))
+    overlap = (
+        (rows / s_h < ymax)
+        & ((rows + 1) / s_h > ymin)
+        & (cols / s_w < xmax)
+        & ((cols + 1) / s_w > xmin)
+    )
+    return float(overlap.mean(axis=(1, 2)).mean())
+
+
+def visualize_run(
+    run_dir: str, compare: str | None = None, out: str | None = None, count=16
+) -> dict:
+    """Writes a run's attention grid, pointing game (`shapes`) and curves.
+
+    Returns what it wrote: `{"attention_grid": path, "pointing_game": {...},
+    "curves": path}`.
+    """
+    from keras_attn.export_lib import load_run
+    from keras_attn.models import classifier
+
+    out = out or run_dir
+    os.makedirs(out, exist_ok=True)
+    run = load_run(run_dir)
+    data = run.data
+    split = data.test if data.test is not None else data.val
+    written = {}
+
+    n = min(count, len(split))
+    probs, maps = classifier.predict_with_attention(run.model, split.images[:n])
+    titles = [
+        f"{data.class_names[p][:14]} ({'ok' if p == t else 'wrong'})"
+        for p, t in zip(probs.argmax(1), split.labels[:n], strict=True)
+    ]
+    boxes = split.boxes[:n] if split.boxes is not None else None
+    written["attention_grid"] = os.path.join(out, "attention_grid.png")
+    plot_attention(split.images[:n], maps, titles, written["attention_grid"], boxes)
+
+    if split.boxes is not None:
+        _, maps = classifier.predict_with_attention(run.model, split.images)
+        score = {
+            "images": int(len(split)),
+            "map": _map_kind(run.model),
+            "pointing_max": pointing_game(maps, split.boxes),
+            "pointing_min": pointing_game(-maps, split.boxes),
+            "pointing_chance": pointing_chance(maps.shape[1:], split.boxes),
+        }
+        io_utils.write_json(os.path.join(out, "pointing_game.json"), score)
+        written["pointing_game"] = score
+
+    histories = {_label(run_dir): _history(run_dir)}
+    if compare:
+        histories[_label(compare)] = _history(compare)
+    written["curves"] = os.path.join(out, "curves_compare.png")
+    plot_curves(histories, written["curves"])
+    return written
+
+
+def _map_kind(model) -> str:
+    try:
+        layer = model.get_layer("attention")
+    except ValueError:
+        layer = None
+    if layer is not None and type(layer).__name__ in (
+        "UnifiedSpatialAttention",
+        "CBAM",
+    ):
+        return "the attention layer's spatial map"
+    return "channel mean of |features| before the pool (no spatial map)"
+
+
+def _label(run_dir: str) -> str:
+    path = os.path.join(run_dir, "config.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            config = json.load(f)
+        branches = config.get("branches")
+        suffix = f"[{','.join(branches)}]" if branches else ""
+        return f"{config.get('attention', '?')}{suffix}"
+    return os.path.basename(os.path.normpath(run_dir))
+
+
+def _history(run_dir: str) -> dict[str, np.ndarray]:
+    path = os.path.join(run_dir, "history.csv")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{run_dir} has no history.csv; pass a train.py run.")
+    history = read_history(path)
+    if not history:
+        raise ValueError(f"{path} is empty: the run finished no epoch.")
+    return history
+
+
+def main(argv) -> None:
+    from absl import flags
+
+    flags_ = flags.FLAGS
+    if len(argv) > 1:
+        raise ValueError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if not flags_.run:
+        raise ValueError("--run=DIR is required (a run folder written by train.py).")
+    written = visualize_run(flags_.run, flags_.compare, flags_.out, flags_.count)
+    for key, value in written.items():
+        print(f"{key}: {json.dumps(value) if isinstance(value, dict) else value}")
+
+
+def _define_flags() -> None:
+    from absl import flags
+
+    flags.DEFINE_string("run", None, "Run folder written by train.py.")
+    flags.DEFINE_string("compare", None, "A second run folder for the curves.")
+    flags.DEFINE_string("out", None, "Output folder (default: --run).")
+    flags.DEFINE_integer("count", 16, "Images in the attention grid.")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from absl import app
+
+    from keras_attn.cli import run_main
+
+    _define_flags()
+    app.run(run_main(main))

@@ -1,0 +1,193 @@
+"""benchmarks/reproduce.py and keras_attn.reproduce_lib: variants, statistics,
+the frozen-feature trainer, tables, and one-line CLI errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_attn import reproduce_lib
+from keras_attn.layers import BRANCHES
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_parse_variant_covers_peers_and_ablations():
+    assert reproduce_lib.parse_variant("none") == ("none", {})
+    assert reproduce_lib.parse_variant("cbam") == ("cbam", {})
+    attention, kwargs = reproduce_lib.parse_variant("unified-no_memory")
+    assert attention == "unified"
+    assert kwargs["branches"] == ("hierarchical", "contextual", "neighbourhood")
+    assert reproduce_lib.parse_variant("unified-only_contextual")[1] == {
+        "branches": ("contextual",)
+    }
+    assert reproduce_lib.parse_variant("unified+res")[1] == {"residual": True}
+    assert len(reproduce_lib.ALL_VARIANTS) == 5 + 2 * len(BRANCHES)
+
+
+@pytest.mark.parametrize(
+    "name", ["resnet", "unified-no_colour", "unified-only_", "se+res", ""]
+)
+def test_parse_variant_rejects_unknown(name):
+    with pytest.raises(ValueError, match="variant"):
+        reproduce_lib.parse_variant(name)
+
+
+def test_parse_variants_all_and_list():
+    assert reproduce_lib.parse_variants("all") == reproduce_lib.ALL_VARIANTS
+    assert reproduce_lib.parse_variants("none, unified") == ("none", "unified")
+    with pytest.raises(ValueError, match="empty"):
+        reproduce_lib.parse_variants(" , ")
+
+
+def test_mean_std_is_sample_std():
+    mean, std = reproduce_lib.mean_std([0.5, 0.7, 0.9])
+    assert mean == pytest.approx(0.7)
+    assert std == pytest.approx(0.2)  # ddof=1
+    assert reproduce_lib.mean_std([0.4]) == (0.4, 0.0)
+    assert reproduce_lib.mean_std([0.4, None]) == (0.4, 0.0)
+
+
+def test_paired_differences_pair_by_seed():
+    variants = {
+        "none": {
+            "runs": [{"seed": 0, "val_accuracy": 0.5}, {"seed": 1, "val_accuracy": 0.6}]
+        },
+        "unified": {
+            "runs": [{"seed": 1, "val_accuracy": 0.7}, {"seed": 0, "val_accuracy": 0.4}]
+        },
+    }
+    diff = reproduce_lib.paired_differences(variants)["unified"]["val_accuracy"]
+    assert diff[0] == pytest.approx(0.0)  # (-0.1 + 0.1) / 2
+    assert diff[1] == pytest.approx(np.std([-0.1, 0.1], ddof=1))
+
+
+def _toy_features(n_per_class=20, classes=3, seed=0):
+    """Separable (s, s, C) features: class k lights channel k in a 2x2 block."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(classes), n_per_class).astype(np.int32)
+    x = rng.normal(0, 0.1, (len(labels), 4, 4, 8)).astype(np.float32)
+    for i, label in enumerate(labels):
+        x[i, 1:3, 1:3, label] += 3.0
+    return x, labels
+
+
+def _config(tmp_path, **kw):
+    values = dict(
+        dataset="toy",
+        weights="none",
+        out=str(tmp_path),
+        epochs=15,
+        learning_rates=(1e-2,),
+        batch_size=16,
+        warmup_epochs=1,
+    )
+    values.update(kw)
+    return reproduce_lib.ReproduceConfig(**values)
+
+
+@pytest.mark.parametrize("variant", ["none", "unified-only_contextual"])
+def test_frozen_trainer_learns_a_separable_problem(tmp_path, variant):
+    x, y = _toy_features()
+    xv, yv = _toy_features(5, seed=1)
+    feats = reproduce_lib.Features(x, x[:, :, ::-1], y, xv, yv, None, None, None)
+    model, metrics = reproduce_lib.train_head(
+        feats, 3, variant, 1e-2, 0, _config(tmp_path)
+    )
+    assert metrics["val_accuracy"] == 1.0
+    assert metrics["val_loss"] < np.log(3) - 0.2  # well below chance
+    assert len(metrics["history"]["loss"]) == 15
+    assert metrics["history"]["loss"][-1] < metrics["history"]["loss"][0]
+    assert model.output_shape == (None, 3)
+
+
+def test_pointing_scores_on_hand_made_maps():
+    maps = np.zeros((2, 4, 4), np.float32)
+    maps[0, 0, 0] = 1.0  # max in the top-left cell
+    maps[1, 3, 3] = 1.0  # max in the bottom-right cell
+    maps[:, 2, 2] = -1.0  # min in cell (2, 2) of both
+    boxes = np.array([[0.0, 0.0, 0.2, 0.2], [0.0, 0.0, 0.2, 0.2]], np.float32)
+    scores = reproduce_lib.pointing_scores(maps, boxes)
+    assert scores["pointing_max"] == 0.5
+    assert scores["pointing_min"] == 0.0
+    assert scores["pointing_chance"] == pytest.approx(1 / 16)
+
+
+def test_markdown_table_has_every_variant_and_difference():
+    entry = {
+        "chosen_learning_rate": 1e-3,
+        "val_accuracy": (0.5, 0.01),
+        "val_loss": (2.0, 0.1),
+        "train_seconds": (3.0, 0.1),
+        "parameters": 11_200_000,
+        "flops": 1.06e9,
+        "runs": [{"seed": 0, "val_accuracy": 0.5}],
+    }
+    results = {
+        "config": {
+            "protocol": "frozen",
+            "image_size": 128,
+            "epochs": 30,
+            "seeds": [0],
+            "learning_rates": [1e-3],
+        },
+        "dataset": {"name": "toy", "classes": 3, "train": 30, "val": 15, "test": 0},
+        "backend": "jax",
+        "variants": {"none": entry, "unified": dict(entry, val_accuracy=(0.6, 0.02))},
+        "differences": {"unified": {"val_accuracy": (0.1, 0.01)}},
+    }
+    text = reproduce_lib.markdown(results)
+    assert "| `none` | 0.001 | 50.0 ± 1.0 |" in text
+    assert "| `unified` | 0.001 | 60.0 ± 2.0 |" in text
+    assert "| `unified` | 10.0 ± 1.0 | - |" in text
+    assert "0.530" in text  # GMACs = FLOPs / 2
+
+
+def _cli(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, "benchmarks", "reproduce.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
+
+
+def test_cli_bad_input_is_one_line(tmp_path):
+    result = _cli(
+        "--dataset=shapes",
+        "--weights=none",
+        f"--out={tmp_path}",
+        "--variants=none,unified-no_colour",
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: Unknown variant 'unified-no_colour'")
+    assert "Traceback" not in result.stderr
+    result = _cli("--dataset=shapes", f"--out={tmp_path}", "--learning_rates=fast")
+    assert result.returncode == 2
+    assert "--weights is required" in result.stderr or "learning_rates" in result.stderr
+
+
+def test_results_json_is_written_by_write_results(tmp_path):
+    results = {
+        "config": {
+            "protocol": "frozen",
+            "image_size": 128,
+            "epochs": 1,
+            "seeds": [0],
+            "learning_rates": [1e-3],
+        },
+        "dataset": {"name": "toy", "classes": 3, "train": 3, "val": 3, "test": 0},
+        "backend": "jax",
+        "variants": {},
+    }
+    reproduce_lib.write_results(results, str(tmp_path))
+    with open(tmp_path / "results.json") as f:
+        assert json.load(f)["dataset"]["name"] == "toy"
+    assert (tmp_path / "results.md").read_text().startswith("### toy")
