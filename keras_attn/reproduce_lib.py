@@ -678,16 +678,34 @@ def _run_finetune(config: ReproduceConfig) -> dict:
         entry["train_seconds"] = mean_std(r["train_seconds"] for r in runs)
         results["variants"][variant] = entry
         results["differences"] = paired_differences(results["variants"])
-        results.setdefault(
-            "dataset",
-            {
-                "name": config.dataset,
-                "classes": "-",
-                "train": "-",
-                "val": "-",
-                "test": "-",
-            },
-        )
+        with open(os.path.join(runs[0]["run_dir"], "labels.txt")) as f:
+            classes = sum(1 for line in f if line.strip())
+        results["dataset"] = {
+            "name": config.dataset,
+            "classes": classes,
+            "train": f"{config.shots or 'all'}/class",
+            "val": f"{config.val_shots or 'all'}/class",
+            "test": "whole split" if "test_accuracy" in runs[0] else 0,
+        }
         results["backend"] = keras.backend.backend()
         write_results(results, config.out)
     return results
+
+
+# ----------------------------------------------------------------- figures
+
+
+def plot_results_curves(
+    results: dict, path: str, variants: tuple[str, ...] = ("none", "unified")
+) -> None:
+    """Training curves (seed 0, chosen learning rate) of variants, one plot."""
+    histories = {}
+    for name in variants:
+        history = results["variants"].get(name, {}).get("history_seed0")
+        if history:
+            columns = {k: np.asarray(v) for k, v in history.items()}
+            columns["epoch"] = np.arange(len(columns["loss"]), dtype=np.float64)
+            histories[name] = columns
+    if not histories:
+        raise ValueError(f"No training history for {', '.join(variants)}.")
+    visualize.plot_curves(histories, path)
