@@ -20,6 +20,7 @@ def load_model(path: str):
     import keras_hub  # noqa: F401  (registers ResNetBackbone)
 
     import keras_attn.layers  # noqa: F401  (registers our layers)
+    import keras_attn.models  # noqa: F401  (registers ResizeImages)
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"No model file at {path}; pass a run's model.keras.")

@@ -196,7 +196,8 @@ def test_train_script_unknown_attention_flag(tmp_path):
 
 
 def test_fewshot_folder_with_pretrained_weights_runs(tmp_path):
-    """The issue's command, shortened: 100-way 10-shot Tiny ImageNet, 1 epoch."""
+    """The issue's command, shortened: 100-way 10-shot Tiny ImageNet, 2 epochs
+    with the backbone frozen (the cheapest training that shows transfer)."""
     require(TIN100)
     require(WEIGHTS)
     run_dir = tmp_path / "tin"
@@ -205,7 +206,10 @@ def test_fewshot_folder_with_pretrained_weights_runs(tmp_path):
         weights=WEIGHTS,
         shots=10,
         val_shots=5,
-        epochs=1,
+        epochs=2,
+        freeze_epochs=2,
+        learning_rate=3e-3,
+        warmup_epochs=1,
         batch_size=50,
         run_dir=str(run_dir),
         visualize_count=4,
