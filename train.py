@@ -5,8 +5,11 @@
     python train.py --dataset=folder:../shared/data/tin100_fewshot \
         --weights=../shared/weights/resnet18_tin100 --shots=10 --val_shots=5
 
+    KERAS_BACKEND=jax python train.py --mixed_precision=auto --distribute
+
 Unset flags take the dataset's recipe (keras_attn/recipes.py). Re-running with
-the same --run_dir resumes a killed run. See README.md.
+the same --run_dir resumes a killed run. Any Keras backend works
+(KERAS_BACKEND=tensorflow|jax|torch); see README.md.
 """
 
 import os
@@ -63,7 +66,27 @@ flags.DEFINE_string(
     "Run folder (default runs/<dataset>-<attention>-<time>); reuse it to resume.",
 )
 flags.DEFINE_enum(
-    "mixed_precision", "off", list(train_lib.MIXED_PRECISION), "Mixed precision."
+    "mixed_precision",
+    "off",
+    list(train_lib.MIXED_PRECISION),
+    "Mixed precision; auto: bfloat16 on TPUs and recent GPUs, float16 on older "
+    "GPUs, off on CPUs.",
+)
+flags.DEFINE_enum(
+    "jit_compile",
+    "auto",
+    list(train_lib.JIT_COMPILE),
+    "XLA compilation (torch: torch.compile); auto: Keras' choice (on for JAX and "
+    "TensorFlow GPUs, off on CPUs and for torch).",
+)
+flags.DEFINE_bool(
+    "distribute",
+    False,
+    "Data-parallel over every local device (jax, tensorflow); --batch_size is "
+    "the global batch.",
+)
+flags.DEFINE_integer(
+    "steps_per_execution", 1, "Training steps per compiled call (large runs: 8-32)."
 )
 FLAGS = flags.FLAGS
 
@@ -93,6 +116,9 @@ def main(argv):
         test_dir=FLAGS.test_dir,
         run_dir=FLAGS.run_dir,
         mixed_precision=FLAGS.mixed_precision,
+        jit_compile=FLAGS.jit_compile,
+        distribute=FLAGS.distribute,
+        steps_per_execution=FLAGS.steps_per_execution,
     )
     train_lib.train(config)
 

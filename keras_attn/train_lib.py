@@ -10,8 +10,15 @@ the run folder:
     curves.png   attention.png
 
 `model.keras` holds the clean classifier (no augmentation, no optimizer
-state): the artefact to export. Re-running with the same `run_dir` resumes a
-killed run from its last finished epoch (`keras.callbacks.BackupAndRestore`).
+state, float32 whatever the training precision): the artefact to export.
+Re-running with the same `run_dir` resumes a killed run from its last
+finished epoch (`keras.callbacks.BackupAndRestore`).
+
+It runs on every Keras backend. TensorFlow reads the data through `tf.data`,
+JAX and PyTorch through a `keras.utils.PyDataset` that needs no TensorFlow
+(`input_pipeline.py`); `distribute=True` trains data-parallel over every
+local device (`distribute.py`); `jit_compile="auto"` lets Keras choose XLA
+(always on JAX, on TensorFlow GPUs, not on CPUs nor for PyTorch).
 """
 
 import dataclasses
@@ -24,7 +31,7 @@ import time
 import keras
 import numpy as np
 
-from keras_attn import io_utils, visualize
+from keras_attn import devices, distribute, input_pipeline, io_utils, visualize
 from keras_attn.data import Dataset, load_dataset
 from keras_attn.data.augment import build_augmenter, with_augmentation
 from keras_attn.layers import ATTENTION_NAMES, BRANCHES
@@ -33,7 +40,8 @@ from keras_attn.models.backbone import load_backbone, resolve_auto_weights
 from keras_attn.optimizers import ScaledAdamW
 from keras_attn.recipes import get_recipe
 
-MIXED_PRECISION = ("off", "bfloat16", "float16")
+MIXED_PRECISION = ("off", "bfloat16", "float16", "auto")
+JIT_COMPILE = ("auto", "on", "off")
 
 
 @dataclasses.dataclass
@@ -64,6 +72,9 @@ class TrainConfig:
     runs_root: str = "runs"
     mixed_precision: str = "off"
     visualize_count: int = 16
+    jit_compile: str = "auto"
+    distribute: bool = False
+    steps_per_execution: int = 1
 
     def resolved(self) -> "TrainConfig":
         """A copy with every `None` recipe field filled from the dataset's recipe."""
@@ -101,7 +112,12 @@ class TrainConfig:
                 f"--mixed_precision={self.mixed_precision} is not one of "
                 f"{', '.join(MIXED_PRECISION)}."
             )
-        positive = ("epochs", "batch_size", "image_size")
+        if self.jit_compile not in JIT_COMPILE:
+            raise ValueError(
+                f"--jit_compile={self.jit_compile} is not one of "
+                f"{', '.join(JIT_COMPILE)}."
+            )
+        positive = ("epochs", "batch_size", "image_size", "steps_per_execution")
         for key in positive:
             if getattr(self, key) < 1:
                 raise ValueError(
@@ -143,13 +159,18 @@ def default_run_dir(config: TrainConfig) -> str:
     return os.path.join(config.runs_root, f"{name}-{config.attention}-{stamp}")
 
 
-def set_mixed_precision(mode: str) -> None:
+def set_mixed_precision(mode: str) -> str:
+    """Sets the global dtype policy; returns the mode (`auto` resolved, see
+    `devices.auto_mixed_precision`)."""
+    if mode == "auto":
+        mode = devices.auto_mixed_precision()
     policy = {
         "off": "float32",
         "bfloat16": "mixed_bfloat16",
         "float16": "mixed_float16",
     }
     keras.mixed_precision.set_global_policy(policy[mode])
+    return mode
 
 
 def build_model(config: TrainConfig, data: Dataset, backbone=None) -> keras.Model:
@@ -184,7 +205,15 @@ def compile_for_training(
     loss = keras.losses.CategoricalCrossentropy(
         from_logits=True, label_smoothing=config.label_smoothing
     )
-    train_model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    train_model.compile(
+        optimizer=optimizer,
+        loss=loss,
+        # Weighted: the padding of an evenly split validation set weighs 0
+        # (input_pipeline.pad_to_batches). Without weights it is plain accuracy.
+        weighted_metrics=["accuracy"],
+        jit_compile={"auto": "auto", "on": True, "off": False}[config.jit_compile],
+        steps_per_execution=config.steps_per_execution,
+    )
 
 
 def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
@@ -197,7 +226,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
     check_resumable(run_dir, config)
     os.makedirs(run_dir, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
-    set_mixed_precision(config.mixed_precision)
+    precision = set_mixed_precision(config.mixed_precision)
 
     data = load_dataset(
         config.dataset,
@@ -217,27 +246,106 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
     )
     weights = resolve_auto_weights() if config.weights == "auto" else config.weights
     print(f"backbone weights: {weights}")
-    backbone = load_backbone(weights)
-    model = build_model(config, data, backbone)
-    train_model = with_augmentation(
-        model, build_augmenter(data.image_shape[0], config.augment, seed=config.seed)
-    )
     num_classes = len(data.class_names)
-    x_train, y_train = data.train.images, _one_hot(data.train.labels, num_classes)
-    validation = (data.val.images, _one_hot(data.val.labels, num_classes))
-    train_model(x_train[:1])  # build, so that BackupAndRestore can restore into it
-    io_utils.write_json(
-        os.path.join(run_dir, "config.json"), dataclasses.asdict(config)
-    )
-    io_utils.write_text(
-        os.path.join(run_dir, "labels.txt"), "\n".join(data.class_names) + "\n"
-    )
-
+    x_train = data.train.images
     history_path = os.path.join(run_dir, "history.csv")
     best_path = os.path.join(run_dir, "checkpoints", "best.weights.h5")
-    os.makedirs(os.path.dirname(best_path), exist_ok=True)
     done_epochs = _finished_epochs(history_path)
-    start = time.time()
+    # Everything that creates or updates weights happens inside the scope.
+    with distribute.data_parallel(config.distribute) as replicas:
+        if config.distribute:
+            distribute.check_batch_size(config.batch_size, replicas, len(x_train))
+        print(
+            f"{keras.backend.backend()} backend on {devices.describe()}: "
+            f"{replicas} replica(s), precision {precision}"
+        )
+        backbone = load_backbone(weights)
+        model = build_model(config, data, backbone)
+        train_model = with_augmentation(
+            model,
+            build_augmenter(data.image_shape[0], config.augment, seed=config.seed),
+        )
+        train_model(x_train[:1])  # build, so that BackupAndRestore can restore into it
+        io_utils.write_json(
+            os.path.join(run_dir, "config.json"), dataclasses.asdict(config)
+        )
+        io_utils.write_text(
+            os.path.join(run_dir, "labels.txt"), "\n".join(data.class_names) + "\n"
+        )
+        train_data, validation = (
+            input_pipeline.fit_data(
+                split.images,
+                split.labels,
+                num_classes,
+                config.batch_size,
+                training=split is data.train,
+                seed=config.seed,
+                even=config.distribute,
+            )
+            for split in (data.train, data.val)
+        )
+        os.makedirs(os.path.dirname(best_path), exist_ok=True)
+        start = time.time()
+        _fit_phases(
+            train_model,
+            model,
+            config,
+            train_data,
+            validation,
+            run_dir,
+            done_epochs,
+            extra_callbacks,
+        )
+        seconds = time.time() - start
+        if os.path.exists(best_path):
+            train_model.load_weights(best_path)
+        jit_compile = bool(train_model.jit_compile)
+    history = visualize.read_history(history_path)
+    if history and not np.all(np.isfinite(history["loss"])):
+        raise FloatingPointError(
+            f"Training diverged (loss is NaN); lower --learning_rate. Run: {run_dir}"
+        )
+    metrics = evaluate(model, data, config.batch_size)
+    metrics.update(
+        epochs=len(history.get("epoch", [])),
+        best_val_accuracy=float(history["val_accuracy"].max()) if history else None,
+        last_val_accuracy=float(history["val_accuracy"][-1]) if history else None,
+        train_seconds=round(seconds, 1),
+        train_images_per_second=round(
+            len(x_train) * (config.epochs - done_epochs) / max(seconds, 1e-9), 1
+        ),
+        parameters=int(model.count_params()),
+        weights=weights,
+        backend=keras.backend.backend(),
+        device=devices.describe(),
+        replicas=replicas,
+        mixed_precision=precision,
+        jit_compile=jit_compile,
+    )
+    keras.mixed_precision.set_global_policy("float32")
+    save_model(float32_model(model, config, data), os.path.join(run_dir, "model.keras"))
+    io_utils.write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    write_figures(model, data, run_dir, history, config.visualize_count)
+    shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
+    print(json.dumps(metrics, indent=2))
+    print(f"Run folder: {run_dir}")
+    return run_dir
+
+
+def _fit_phases(
+    train_model: keras.Model,
+    model: keras.Model,
+    config: TrainConfig,
+    train_data,
+    validation,
+    run_dir: str,
+    done_epochs: int,
+    extra_callbacks: list | None,
+) -> None:
+    """Fits the frozen-backbone phase (if any), then the full one, skipping
+    what a killed run already finished."""
+    history_path = os.path.join(run_dir, "history.csv")
+    best_path = os.path.join(run_dir, "checkpoints", "best.weights.h5")
     phases = [
         ("frozen", 0, config.freeze_epochs),
         ("full", config.freeze_epochs, config.epochs),
@@ -265,46 +373,16 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
             *(extra_callbacks or []),
         ]
         train_model.fit(
-            x_train,
-            y_train,
-            batch_size=config.batch_size,
+            train_data,
             epochs=last,
             initial_epoch=first,
             validation_data=validation,
             callbacks=callbacks,
-            shuffle=True,
+            shuffle=False,  # `train_data` draws a new order every epoch
             verbose=2 if os.environ.get("CI") else "auto",
         )
         if train_model.stop_training:  # TerminateOnNaN
             break
-    seconds = time.time() - start
-    history = visualize.read_history(history_path)
-    if history and not np.all(np.isfinite(history["loss"])):
-        raise FloatingPointError(
-            f"Training diverged (loss is NaN); lower --learning_rate. Run: {run_dir}"
-        )
-    if os.path.exists(best_path):
-        train_model.load_weights(best_path)
-    metrics = evaluate(model, data, config.batch_size)
-    metrics.update(
-        epochs=len(history.get("epoch", [])),
-        best_val_accuracy=float(history["val_accuracy"].max()) if history else None,
-        last_val_accuracy=float(history["val_accuracy"][-1]) if history else None,
-        train_seconds=round(seconds, 1),
-        train_images_per_second=round(
-            len(x_train) * (config.epochs - done_epochs) / max(seconds, 1e-9), 1
-        ),
-        parameters=int(model.count_params()),
-        weights=weights,
-    )
-    save_model(model, os.path.join(run_dir, "model.keras"))
-    io_utils.write_json(os.path.join(run_dir, "metrics.json"), metrics)
-    write_figures(model, data, run_dir, history, config.visualize_count)
-    shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
-    keras.mixed_precision.set_global_policy("float32")
-    print(json.dumps(metrics, indent=2))
-    print(f"Run folder: {run_dir}")
-    return run_dir
 
 
 def check_resumable(run_dir: str, config: TrainConfig) -> None:
@@ -319,8 +397,10 @@ def check_resumable(run_dir: str, config: TrainConfig) -> None:
     with open(os.path.join(run_dir, "config.json")) as f:
         saved = json.load(f)
     current = json.loads(json.dumps(dataclasses.asdict(config)))
+    # A run saved before a setting existed ran with its default.
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     changed = sorted(
-        k for k in current if k != "run_dir" and saved.get(k) != current[k]
+        k for k in current if k != "run_dir" and saved.get(k, defaults[k]) != current[k]
     )
     if changed:
         key = changed[0]
@@ -350,6 +430,25 @@ def evaluate(model: keras.Model, data: Dataset, batch_size: int) -> dict:
     return metrics
 
 
+def float32_model(model: keras.Model, config: TrainConfig, data: Dataset):
+    """`model`'s weights in a float32 copy, if it was built for mixed precision.
+
+    Under a mixed policy every layer records it (`"dtype": "mixed_bfloat16"`),
+    and an export would then compute in 16 bits; devices and converters want
+    float32. The weights themselves are float32 either way.
+    """
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        clean = build_model(config, data, load_backbone("none"))
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    clean.set_weights(model.get_weights())
+    return clean
+
+
 def save_model(model: keras.Model, path: str) -> None:
     """Saves the clean model atomically (`.keras`, no optimizer state)."""
     with io_utils.atomic_path(path, suffix=".keras") as tmp:
@@ -373,10 +472,6 @@ def write_figures(model, data: Dataset, run_dir: str, history, count: int) -> No
     visualize.plot_attention(
         images, maps, titles, os.path.join(run_dir, "attention.png"), boxes
     )
-
-
-def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    return np.eye(num_classes, dtype="float32")[labels]
 
 
 def _finished_epochs(history_path: str) -> int:

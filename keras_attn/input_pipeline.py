@@ -1,0 +1,216 @@
+"""What `fit` reads: batches of uint8 images with one-hot labels, per backend.
+
+`fit_data()` turns a split's in-memory uint8 arrays into what `fit` takes:
+
+- TensorFlow: a `tf.data` pipeline (shuffle the indices each epoch, batch,
+  gather the images, prefetch).
+- JAX and PyTorch: `ArrayBatches`, a `keras.utils.PyDataset`, which needs no
+  TensorFlow. With `on_device=True` the whole uint8 split is copied to the
+  accelerator once and each batch is gathered there, so no images cross the
+  host-device link during training (CIFAR's 50,000 32x32 images are 150 MB;
+  `on_device="auto"` does this on a GPU/TPU when the split is at most
+  `ON_DEVICE_MAX_BYTES`); otherwise two host threads prepare the next
+  batches while the device computes, and Keras' JAX trainer copies one batch
+  ahead.
+
+Batches stay uint8 until they reach the device: augmentation and
+normalisation run inside the (jit-compiled) model, see `data/augment.py`.
+
+For data-parallel training (`even=True`) every training batch is full (the
+remainder of an epoch is dropped; the order changes every epoch) and a
+validation split is padded to whole batches with zero-weight images, because
+each batch is split evenly across devices: JAX refuses an uneven split, and
+`tf.distribute` hands a device an empty batch, on which some ops fail. The
+padding weighs 0 (see `pad_to_batches`; compile accuracy as a weighted metric).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+from keras_attn import devices
+
+# Largest split (uint8 bytes) that `on_device="auto"` copies to the accelerator.
+ON_DEVICE_MAX_BYTES = 2 * 1024**3
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Batches `(images, one_hot[, weights])` from in-memory arrays.
+
+    Args:
+        images: (N, H, W, C) uint8 images.
+        labels: (N,) integer labels.
+        num_classes: width of the one-hot labels.
+        batch_size: images per batch.
+        shuffle: draw a new order every epoch (seeded by `seed`).
+        seed: seed of the order.
+        drop_remainder: skip the last, partial batch.
+        pad: pad the split to whole batches with zero images, returning
+            per-image weights (0 for padding) as a third element.
+        on_device: keep the images on the backend's default device and gather
+            each batch there.
+        **kwargs: `PyDataset` arguments (`workers`, `max_queue_size`).
+
+    Example:
+    >>> batches = ArrayBatches(x_uint8, y, 10, batch_size=32, shuffle=True)
+    >>> model.fit(batches, epochs=3)
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        num_classes: int,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_remainder: bool = False,
+        pad: bool = False,
+        on_device: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        labels = np.asarray(labels)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_remainder = drop_remainder
+        self.on_device = on_device
+        self._weights = None
+        if pad:
+            images, labels, self._weights = pad_to_batches(images, labels, batch_size)
+        self._one_hot = np.eye(num_classes, dtype="float32")[labels]  # (N, K)
+        self._images = keras.ops.convert_to_tensor(images) if on_device else images
+        self._rng = np.random.default_rng(seed)
+        self._order = self._new_order()
+
+    def __len__(self) -> int:
+        count = len(self._one_hot)
+        if self.drop_remainder:
+            return count // self.batch_size
+        return math.ceil(count / self.batch_size)
+
+    def __getitem__(self, index: int):
+        rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        if self.on_device:
+            images = keras.ops.take(self._images, keras.ops.convert_to_tensor(rows), 0)
+        else:
+            images = self._images[rows]  # (B, H, W, C) uint8
+        if self._weights is None:
+            return images, self._one_hot[rows]
+        return images, self._one_hot[rows], self._weights[rows]
+
+    def on_epoch_end(self):
+        self._order = self._new_order()
+
+    def _new_order(self) -> np.ndarray:
+        count = len(self._one_hot)
+        return self._rng.permutation(count) if self.shuffle else np.arange(count)
+
+
+def fit_data(
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    batch_size: int,
+    training: bool,
+    seed: int = 0,
+    even: bool = False,
+    on_device: bool | str = "auto",
+):
+    """What `fit` reads for one split on the current backend.
+
+    Args:
+        images, labels, num_classes, batch_size: see `ArrayBatches`.
+        training: shuffle every epoch (and, with `even`, drop the remainder);
+            otherwise the split in order (and, with `even`, padded).
+        seed: seed of the training order.
+        even: whole batches only, for data-parallel training.
+        on_device: JAX/PyTorch only: True, False or `"auto"` (on a GPU/TPU when
+            the split fits in `ON_DEVICE_MAX_BYTES`).
+    """
+    if keras.backend.backend() == "tensorflow":
+        return tf_dataset(images, labels, num_classes, batch_size, training, seed, even)
+    if on_device == "auto":
+        on_device = (
+            devices.accelerator() is not None and images.nbytes <= ON_DEVICE_MAX_BYTES
+        )
+    return ArrayBatches(
+        images,
+        labels,
+        num_classes,
+        batch_size,
+        shuffle=training,
+        seed=seed,
+        drop_remainder=training and even,
+        pad=even and not training,
+        on_device=bool(on_device),
+        # Device gathers are asynchronous already; host gathers get threads.
+        workers=1 if on_device else 2,
+        max_queue_size=8,
+    )
+
+
+def tf_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    batch_size: int,
+    training: bool,
+    seed: int = 0,
+    even: bool = False,
+):
+    """The `tf.data` pipeline: shuffled indices -> batch -> gather -> prefetch.
+
+    Shuffling indices rather than images keeps the shuffle exact (the whole
+    split) and cheap; the images are gathered a batch at a time.
+    """
+    import tensorflow as tf
+
+    labels = np.asarray(labels)
+    weights = None
+    if even and not training:
+        images, labels, weights = pad_to_batches(images, labels, batch_size)
+    tensors = {
+        "images": tf.constant(images),
+        "one_hot": tf.constant(np.eye(num_classes, dtype="float32")[labels]),
+    }
+    if weights is not None:
+        tensors["weights"] = tf.constant(weights)
+    indices = tf.data.Dataset.range(len(labels))
+    if training:
+        indices = indices.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    indices = indices.batch(batch_size, drop_remainder=training and even)
+
+    def gather(rows):
+        batch = {k: tf.gather(v, rows) for k, v in tensors.items()}
+        if "weights" in batch:
+            return batch["images"], batch["one_hot"], batch["weights"]
+        return batch["images"], batch["one_hot"]
+
+    return indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE
+    )
+
+
+def pad_to_batches(images: np.ndarray, labels: np.ndarray, batch_size: int):
+    """Pads a split of N images to P, whole batches, with zero images labelled 0.
+
+    Returns `(images, labels, weights)`: weight 0 on the padding and P / N on
+    every real image, so that both of Keras' validation numbers stay exact:
+    accuracy compiled as a weighted metric (a weighted mean, any scale), and
+    the loss, which Keras reduces as sum(loss * weight) / batch size per batch
+    and then averages over batches (P images).
+    """
+    labels = np.asarray(labels)
+    count = len(labels)
+    extra = -count % batch_size
+    scale = (count + extra) / count
+    weights = np.r_[np.full(count, scale), np.zeros(extra)].astype("float32")
+    if extra:
+        padding = np.zeros((extra, *images.shape[1:]), images.dtype)
+        images = np.concatenate([images, padding])
+        labels = np.concatenate([labels, np.zeros(extra, labels.dtype)])
+    return images, labels, weights
