@@ -76,8 +76,8 @@ flags.DEFINE_enum(
     "jit_compile",
     "auto",
     list(train_lib.JIT_COMPILE),
-    "XLA compilation (torch: torch.compile); auto: Keras' choice (on for JAX and "
-    "TensorFlow GPUs, off on CPUs and for torch).",
+    "XLA compilation (torch: torch.compile); auto: Keras' choice (always on JAX; "
+    "TensorFlow: GPUs only; off for torch).",
 )
 flags.DEFINE_bool(
     "distribute",

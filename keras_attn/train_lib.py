@@ -18,7 +18,7 @@ It runs on every Keras backend. TensorFlow reads the data through `tf.data`,
 JAX and PyTorch through a `keras.utils.PyDataset` that needs no TensorFlow
 (`input_pipeline.py`); `distribute=True` trains data-parallel over every
 local device (`distribute.py`); `jit_compile="auto"` lets Keras choose XLA
-(always on JAX, on TensorFlow GPUs, not on CPUs nor for PyTorch).
+(always on JAX; on TensorFlow only on GPUs; never for PyTorch).
 """
 
 import dataclasses
