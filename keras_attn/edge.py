@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from keras_attn.cli import MissingDependencyError
+from keras_attn.data.datasets import to_rgb
 
 TFLITE_IDENTIFIER = b"TFL3"
 LABELS_FILE = "labels.txt"
@@ -148,18 +149,7 @@ def load_image(path: str, size: tuple[int, int] | None = None) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.load()
-            if img.mode == "P" and "transparency" in img.info:
-                img = img.convert("RGBA")
-            if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-                rgba = img.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(white, rgba)
-            if img.mode.startswith("I;16") or img.mode in ("I", "F"):
-                array = np.asarray(img, dtype=np.float64)
-                peak = 65535.0 if array.max() > 255 else 255.0
-                array = np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
-                img = Image.fromarray(array)
-            img = img.convert("RGB")
+            img = to_rgb(img)
     except Exception as e:  # noqa: BLE001 -- Pillow raises many kinds
         raise ValueError(
             f"Cannot read {path} as an image ({type(e).__name__}: {e})."

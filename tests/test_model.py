@@ -52,7 +52,10 @@ def test_plain_call_is_inference(random_backbone):
     np.testing.assert_array_equal(
         direct, keras.ops.convert_to_numpy(model(IMAGES, training=False))
     )
-    assert float(keras.ops.convert_to_numpy(model.get_layer("attention").memory_count)) == 0
+    assert (
+        float(keras.ops.convert_to_numpy(model.get_layer("attention").memory_count))
+        == 0
+    )
 
 
 def test_image_size_too_small_is_refused(random_backbone):

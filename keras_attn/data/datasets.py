@@ -322,24 +322,29 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
 # --------------------------------------------------------------------- folder
 
 
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow image as RGB: greyscale expanded, alpha composited on white,
+    16-bit / float greyscale scaled to 8 bits. Training and `predict.py` share it."""
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    elif img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        array = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if array.max() > 255 else 255.0
+        array = np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        img = Image.fromarray(array)
+    return img.convert("RGB")
+
+
 def _decode(path: str) -> np.ndarray | None:
     """Decodes any Pillow-readable image to (H, W, 3) uint8 RGB; None if not."""
     try:
         with Image.open(path) as img:
             img.load()  # a truncated file fails here, not later
-            if img.mode == "P" and "transparency" in img.info:
-                img = img.convert("RGBA")
-            if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-                rgba = img.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(white, rgba)
-            elif img.mode.startswith("I;16") or img.mode in ("I", "F"):
-                # 16-bit / float greyscale: scale to 8 bits
-                arr = np.asarray(img, dtype=np.float64)
-                peak = 65535.0 if arr.max() > 255 else 255.0
-                arr = np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
-                return np.repeat(arr[..., None], 3, axis=-1)
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+            return np.asarray(to_rgb(img), dtype=np.uint8)
     except Exception:  # corrupt, truncated or not an image
         return None
 
