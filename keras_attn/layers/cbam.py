@@ -3,6 +3,8 @@
 import keras
 from keras import layers, ops
 
+from keras_attn.layers import specs
+
 
 @keras.saving.register_keras_serializable(package="keras_attn")
 class CBAM(layers.Layer):
@@ -104,11 +106,9 @@ class CBAM(layers.Layer):
         return tuple(input_shape)
 
     def compute_output_spec(self, inputs, return_attention=False):
-        outputs = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
-        if not return_attention:
-            return outputs
-        attention = keras.KerasTensor((*inputs.shape[:-1], 1), dtype=self.compute_dtype)
-        return outputs, attention
+        return specs.reweighted_spec(
+            self, inputs, return_attention, specs.spatial_map_shape(inputs)
+        )
 
     def get_config(self):
         config = super().get_config()

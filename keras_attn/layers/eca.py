@@ -5,6 +5,8 @@ import math
 import keras
 from keras import layers, ops
 
+from keras_attn.layers import specs
+
 
 def adaptive_kernel_size(channels, gamma=2, beta=1):
     """ECA's kernel size: the odd integer nearest above |(log2 C + beta) / gamma|."""
@@ -95,11 +97,9 @@ class ECA(layers.Layer):
         return tuple(input_shape)
 
     def compute_output_spec(self, inputs, return_attention=False):
-        outputs = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
-        if not return_attention:
-            return outputs
-        weights_shape = (inputs.shape[0], 1, 1, inputs.shape[-1])
-        return outputs, keras.KerasTensor(weights_shape, dtype=self.compute_dtype)
+        return specs.reweighted_spec(
+            self, inputs, return_attention, specs.channel_weights_shape(inputs)
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -3,6 +3,8 @@
 import keras
 from keras import layers, ops
 
+from keras_attn.layers import specs
+
 
 @keras.saving.register_keras_serializable(package="keras_attn")
 class SqueezeExcite(layers.Layer):
@@ -69,11 +71,9 @@ class SqueezeExcite(layers.Layer):
         return tuple(input_shape)
 
     def compute_output_spec(self, inputs, return_attention=False):
-        outputs = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
-        if not return_attention:
-            return outputs
-        weights_shape = (inputs.shape[0], 1, 1, inputs.shape[-1])
-        return outputs, keras.KerasTensor(weights_shape, dtype=self.compute_dtype)
+        return specs.reweighted_spec(
+            self, inputs, return_attention, specs.channel_weights_shape(inputs)
+        )
 
     def get_config(self):
         config = super().get_config()

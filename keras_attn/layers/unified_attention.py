@@ -5,6 +5,8 @@ import math
 import keras
 from keras import layers, ops
 
+from keras_attn.layers import specs
+
 BRANCHES = ("hierarchical", "contextual", "neighbourhood", "memory")
 
 # Added under the square roots of the local variance and of squared distances.
@@ -333,11 +335,9 @@ class UnifiedSpatialAttention(layers.Layer):
         return tuple(input_shape)
 
     def compute_output_spec(self, inputs, training=None, return_attention=False):
-        outputs = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
-        if not return_attention:
-            return outputs
-        attention = keras.KerasTensor((*inputs.shape[:-1], 1), dtype=self.compute_dtype)
-        return outputs, attention
+        return specs.reweighted_spec(
+            self, inputs, return_attention, specs.spatial_map_shape(inputs)
+        )
 
     def get_config(self):
         config = super().get_config()
