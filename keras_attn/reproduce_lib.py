@@ -509,7 +509,7 @@ def paired_differences(variants: dict) -> dict:
         if name == "none":
             continue
         diff = {}
-        for key in ("val_accuracy", "test_accuracy"):
+        for key in ("val_accuracy", "last_val_accuracy", "test_accuracy"):
             values = [
                 r[key] - base[r["seed"]][key]
                 for r in entry["runs"]
@@ -569,21 +569,37 @@ def markdown(results: dict) -> str:
     ]
     for name, e in results["variants"].items():
         lines.append(markdown_row(name, e))
+    last = {
+        n: e["last_val_accuracy"]
+        for n, e in results["variants"].items()
+        if "last_val_accuracy" in e
+    }
+    if last:
+        lines += [
+            "",
+            "val top-1 above is the best-val epoch's checkpoint (what train.py "
+            "keeps: selected on val, so optimistic). Last epoch, unselected: "
+            + ", ".join(f"`{n}` {_pm(v)}" for n, v in last.items())
+            + ".",
+        ]
     diffs = results.get("differences", {})
     if diffs:
+        header, rule = "| variant | Δ val top-1 |", "| --- | --- |"
+        keys = ["val_accuracy"]
+        if last:
+            header, rule = header + " Δ last-epoch val top-1 |", rule + " --- |"
+            keys.append("last_val_accuracy")
         lines += [
             "",
             "Paired difference to `none` (same seed, same images), "
             "percentage points, mean ± std over seeds:",
             "",
-            "| variant | Δ val top-1 | Δ test top-1 |",
-            "| --- | --- | --- |",
+            header + " Δ test top-1 |",
+            rule + " --- |",
         ]
         for name, diff in diffs.items():
-            lines.append(
-                f"| `{name}` | {_pm(diff.get('val_accuracy'))} "
-                f"| {_pm(diff.get('test_accuracy'))} |"
-            )
+            cells = [_pm(diff.get(k)) for k in (*keys, "test_accuracy")]
+            lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     pointing = {n: e for n, e in results["variants"].items() if "pointing_max" in e}
     if pointing:
         lines += [
@@ -664,14 +680,29 @@ def _run_finetune(config: ReproduceConfig) -> dict:
             metrics_by[lr] = mean_std(r["val_accuracy"] for r in runs)[0]
         chosen = max(config.learning_rates, key=metrics_by.get)
         runs = grid[chosen]
+        history = visualize.read_history(
+            os.path.join(runs[0]["run_dir"], "history.csv")
+        )
         entry = {
             "chosen_learning_rate": chosen,
-            "grid": {f"{lr:g}": metrics_by[lr] for lr in config.learning_rates},
+            "grid": {
+                f"{lr:g}": mean_std(r["val_accuracy"] for r in grid[lr])
+                for lr in config.learning_rates
+            },
             "runs": runs,
             "parameters": runs[0]["parameters"],
             "flops": None,
+            "history_seed0": {k: v.tolist() for k, v in history.items()},
         }
-        for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss"):
+        # val_accuracy: the best-val checkpoint train.py keeps (selected on val,
+        # so optimistic); last_val_accuracy: the last epoch's, unselected.
+        for key in (
+            "val_accuracy",
+            "last_val_accuracy",
+            "val_loss",
+            "test_accuracy",
+            "test_loss",
+        ):
             values = [r.get(key) for r in runs]
             if any(v is not None for v in values):
                 entry[key] = mean_std(values)

@@ -191,3 +191,45 @@ def test_results_json_is_written_by_write_results(tmp_path):
     with open(tmp_path / "results.json") as f:
         assert json.load(f)["dataset"]["name"] == "toy"
     assert (tmp_path / "results.md").read_text().startswith("### toy")
+
+
+def test_finetune_protocol_pairs_runs_and_reuses_them(tmp_path):
+    """`--protocol=finetune`: one train.py run per variant and seed, a table
+    with the best-val and last-epoch val, and finished runs are not retrained."""
+    config = reproduce_lib.ReproduceConfig(
+        dataset="shapes",
+        weights="none",
+        out=str(tmp_path),
+        variants=("none", "unified"),
+        seeds=(0,),
+        learning_rates=(1e-3,),
+        protocol="finetune",
+        epochs=1,
+        warmup_epochs=0,
+        shots=2,
+        val_shots=2,
+        batch_size=10,
+    )
+    results = reproduce_lib.run(config)
+    variants = results["variants"]
+    assert list(variants) == ["none", "unified"]
+    for entry in variants.values():
+        assert len(entry["runs"]) == 1
+        assert 0.0 <= entry["val_accuracy"][0] <= 1.0
+        assert "last_val_accuracy" in entry and "test_accuracy" in entry
+        assert len(entry["history_seed0"]["val_accuracy"]) == 1
+    assert variants["unified"]["parameters"] > variants["none"]["parameters"]
+    diff = results["differences"]["unified"]["val_accuracy"][0]
+    expected = (
+        variants["unified"]["runs"][0]["val_accuracy"]
+        - variants["none"]["runs"][0]["val_accuracy"]
+    )
+    assert diff == pytest.approx(expected)
+    text = (tmp_path / "results.md").read_text()
+    assert "(finetune protocol)" in text and "Last epoch, unselected" in text
+    assert "Δ last-epoch val top-1" in text
+    metrics = tmp_path / "runs" / "unified-lr0.001-seed0" / "metrics.json"
+    stamp = metrics.stat().st_mtime_ns
+    again = reproduce_lib.run(config)
+    assert metrics.stat().st_mtime_ns == stamp  # reused, not retrained
+    assert again["differences"] == results["differences"]
