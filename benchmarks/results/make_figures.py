@@ -17,7 +17,14 @@ from keras_attn import reproduce_lib
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 ASSETS = os.path.join(ROOT, "assets")
-DATASETS = ("tin100_fewshot", "stanford_cars_fewshot", "cifar10_fewshot", "shapes")
+DATASETS = (
+    "tin100_fewshot",
+    "stanford_cars_fewshot",
+    "cifar10_fewshot",
+    "shapes",
+    "tin100_fewshot_finetune",
+    "stanford_cars_fewshot_finetune",
+)
 GRIDS = {"shapes": ("unified", "cbam"), "tin100_fewshot": ("unified",)}
 
 

@@ -23,6 +23,6 @@ for seeds in 0 0,1 0,1,2; do
   python benchmarks/reproduce.py --protocol=finetune \
       --dataset=folder:../shared/data/stanford_cars_fewshot --weights=$W \
       --variants=none,unified --seeds=$seeds --learning_rates=1e-3 \
-      --epochs=${CARS_EPOCHS:-10} --out=$R/stanford_cars_fewshot_finetune \
+      --epochs=${CARS_EPOCHS:-6} --out=$R/stanford_cars_fewshot_finetune \
       >> $R/logs/stanford_cars_fewshot_finetune.log 2>&1
 done
