@@ -1,6 +1,7 @@
 """benchmarks/reproduce.py and keras_attn.reproduce_lib: variants, statistics,
 the frozen-feature trainer, tables, and one-line CLI errors."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -233,3 +234,26 @@ def test_finetune_protocol_pairs_runs_and_reuses_them(tmp_path):
     again = reproduce_lib.run(config)
     assert metrics.stat().st_mtime_ns == stamp  # reused, not retrained
     assert again["differences"] == results["differences"]
+
+
+def test_strip_progress_keeps_each_epochs_final_line():
+    spec = importlib.util.spec_from_file_location(
+        "strip_progress",
+        os.path.join(REPO, "benchmarks", "results", "strip_progress.py"),
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    bar = "\x1b[1m{}/2\x1b[0m \x1b[32m━━\x1b[0m 1s 10ms/step - loss: {}"
+    log = (
+        "Epoch 1/1\n"
+        + "\r"
+        + bar.format(1, "4.0")
+        + "\b\b\r"
+        + bar.format(2, "3.0")
+        + " - val_accuracy: 0.5\n"
+        + bar.format(1, "2.0")
+        + "\n{\n"
+    )
+    assert module.strip(log) == (
+        "Epoch 1/1\n2/2 ━━ 1s 10ms/step - loss: 3.0 - val_accuracy: 0.5\n{\n"
+    )

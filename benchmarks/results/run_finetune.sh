@@ -26,3 +26,11 @@ for seeds in 0 0,1 0,1,2; do
       --epochs=${CARS_EPOCHS:-6} --out=$R/stanford_cars_fewshot_finetune \
       >> $R/logs/stanford_cars_fewshot_finetune.log 2>&1
 done
+# The cheapest change the frozen tables point to (the contextual branch alone,
+# +5 k parameters), fine-tuned; none/unified runs above are reused.
+python benchmarks/reproduce.py --protocol=finetune \
+    --dataset=folder:../shared/data/tin100_fewshot --weights=$W \
+    --variants=none,unified,unified-only_contextual --seeds=0,1,2 \
+    --learning_rates=1e-3 --epochs=${TIN_EPOCHS:-12} \
+    --out=$R/tin100_fewshot_finetune >> $R/logs/tin100_fewshot_finetune.log 2>&1
+python benchmarks/results/strip_progress.py $R/logs/*_finetune.log
