@@ -133,6 +133,18 @@ def mean_std(values) -> tuple[float, float]:
     return float(values.mean()), std
 
 
+def choose_learning_rate(grid: dict) -> tuple[float, dict]:
+    """The rate with the best mean val top-1 over seeds (the first on a tie),
+    and every rate's val top-1 as (mean, std), keyed as in results.json.
+
+    `grid` maps each learning rate to its runs (dicts with `val_accuracy`)."""
+    summary = {
+        lr: mean_std(r["val_accuracy"] for r in runs) for lr, runs in grid.items()
+    }
+    chosen = max(summary, key=lambda lr: summary[lr][0])
+    return chosen, {f"{lr:g}": value for lr, value in summary.items()}
+
+
 # ------------------------------------------------------------------- features
 
 
@@ -431,10 +443,7 @@ def _run_variant(variant, datasets, config, backbone) -> dict:
                 flush=True,
             )
         grid[lr] = runs
-    chosen = max(
-        config.learning_rates,
-        key=lambda lr: mean_std(r["val_accuracy"] for r in grid[lr])[0],
-    )
+    chosen, grid_summary = choose_learning_rate(grid)
     # Only now, for the chosen setting: the test split (and pointing game).
     for run_ in grid[chosen]:
         data, feats = datasets[run_["seed"]]
@@ -452,10 +461,7 @@ def _run_variant(variant, datasets, config, backbone) -> dict:
             for k, v in parse_variant(variant)[1].items()
         },
         "chosen_learning_rate": chosen,
-        "grid": {
-            f"{lr:g}": mean_std(r["val_accuracy"] for r in grid[lr])
-            for lr in config.learning_rates
-        },
+        "grid": grid_summary,
         "runs": [{k: v for k, v in r.items() if k != "history"} for r in grid[chosen]],
         "history_seed0": grid[chosen][0]["history"],
     }
@@ -641,7 +647,7 @@ def _run_finetune(config: ReproduceConfig) -> dict:
                 f"--protocol=finetune cannot set residual ({variant}); train.py "
                 "has no flag for it."
             )
-        grid, metrics_by = {}, {}
+        grid = {}
         for lr in config.learning_rates:
             runs = []
             for seed in config.seeds:
@@ -677,18 +683,14 @@ def _run_finetune(config: ReproduceConfig) -> dict:
                 m["run_dir"] = run_dir
                 runs.append(m)
             grid[lr] = runs
-            metrics_by[lr] = mean_std(r["val_accuracy"] for r in runs)[0]
-        chosen = max(config.learning_rates, key=metrics_by.get)
+        chosen, grid_summary = choose_learning_rate(grid)
         runs = grid[chosen]
         history = visualize.read_history(
             os.path.join(runs[0]["run_dir"], "history.csv")
         )
         entry = {
             "chosen_learning_rate": chosen,
-            "grid": {
-                f"{lr:g}": mean_std(r["val_accuracy"] for r in grid[lr])
-                for lr in config.learning_rates
-            },
+            "grid": grid_summary,
             "runs": runs,
             "parameters": runs[0]["parameters"],
             "flops": None,

@@ -52,6 +52,18 @@ def test_mean_std_is_sample_std():
     assert reproduce_lib.mean_std([0.4, None]) == (0.4, 0.0)
 
 
+def test_choose_learning_rate_by_mean_val_first_on_ties():
+    grid = {
+        1e-3: [{"val_accuracy": 0.5}, {"val_accuracy": 0.7}],
+        3e-3: [{"val_accuracy": 0.6}, {"val_accuracy": 0.6}],
+        1e-2: [{"val_accuracy": 0.2}, {"val_accuracy": 0.4}],
+    }
+    chosen, summary = reproduce_lib.choose_learning_rate(grid)
+    assert chosen == 1e-3  # tied with 3e-3 on the mean: the first wins
+    assert list(summary) == ["0.001", "0.003", "0.01"]
+    assert summary["0.01"] == pytest.approx((0.3, 0.1414), abs=1e-4)
+
+
 def test_paired_differences_pair_by_seed():
     variants = {
         "none": {

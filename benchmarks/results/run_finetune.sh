@@ -12,25 +12,22 @@ export KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3
 W=../shared/weights/resnet18_tin100
 R=benchmarks/results
 mkdir -p $R/logs
-for seeds in 0 0,1 0,1,2; do
+
+# finetune NAME EPOCHS VARIANTS SEEDS: ../shared/data/NAME -> $R/NAME_finetune
+finetune() {
   python benchmarks/reproduce.py --protocol=finetune \
-      --dataset=folder:../shared/data/tin100_fewshot --weights=$W \
-      --variants=none,unified --seeds=$seeds --learning_rates=1e-3 \
-      --epochs=${TIN_EPOCHS:-12} --out=$R/tin100_fewshot_finetune \
-      >> $R/logs/tin100_fewshot_finetune.log 2>&1
+      --dataset=folder:../shared/data/$1 --weights=$W --epochs=$2 \
+      --variants=$3 --seeds=$4 --learning_rates=1e-3 \
+      --out=$R/$1_finetune >> $R/logs/$1_finetune.log 2>&1
+}
+
+for seeds in 0 0,1 0,1,2; do
+  finetune tin100_fewshot "${TIN_EPOCHS:-12}" none,unified $seeds
 done
 for seeds in 0 0,1 0,1,2; do
-  python benchmarks/reproduce.py --protocol=finetune \
-      --dataset=folder:../shared/data/stanford_cars_fewshot --weights=$W \
-      --variants=none,unified --seeds=$seeds --learning_rates=1e-3 \
-      --epochs=${CARS_EPOCHS:-6} --out=$R/stanford_cars_fewshot_finetune \
-      >> $R/logs/stanford_cars_fewshot_finetune.log 2>&1
+  finetune stanford_cars_fewshot "${CARS_EPOCHS:-6}" none,unified $seeds
 done
 # The cheapest change the frozen tables point to (the contextual branch alone,
 # +5 k parameters), fine-tuned; none/unified runs above are reused.
-python benchmarks/reproduce.py --protocol=finetune \
-    --dataset=folder:../shared/data/tin100_fewshot --weights=$W \
-    --variants=none,unified,unified-only_contextual --seeds=0,1,2 \
-    --learning_rates=1e-3 --epochs=${TIN_EPOCHS:-12} \
-    --out=$R/tin100_fewshot_finetune >> $R/logs/tin100_fewshot_finetune.log 2>&1
+finetune tin100_fewshot "${TIN_EPOCHS:-12}" none,unified,unified-only_contextual 0,1,2
 python benchmarks/results/strip_progress.py $R/logs/*_finetune.log
