@@ -1,6 +1,6 @@
 #!/bin/bash
 # The paper's full fine-tuning protocol (`--protocol=finetune`), none vs
-# unified, on the 2-core CPU: TensorFlow backend (3x faster than JAX on this
+# unified, on the 2-core CPU: TensorFlow backend (1.5x faster than JAX on this
 # CPU at 128 px, see benchmarks/README.md), 128 px (the backbone's pretraining
 # size), one learning rate (the recipe's 1e-3, backbone at 0.1x), and far
 # fewer than the paper's 100 epochs (CPU time). Seeds are added one at a time so
