@@ -269,3 +269,17 @@ def test_strip_progress_keeps_each_epochs_final_line():
     assert module.strip(log) == (
         "Epoch 1/1\n2/2 ━━ 1s 10ms/step - loss: 3.0 - val_accuracy: 0.5\n{\n"
     )
+
+
+def test_strip_progress_bad_input_is_one_line(tmp_path):
+    script = os.path.join(REPO, "benchmarks", "results", "strip_progress.py")
+    for args, message in (
+        ([str(tmp_path / "missing.log")], "missing.log"),
+        ([], "No log given"),
+    ):
+        result = subprocess.run(
+            [sys.executable, script, *args], capture_output=True, text=True, cwd=REPO
+        )
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+        assert message in result.stderr and "Traceback" not in result.stderr

@@ -10,6 +10,7 @@ import re
 import sys
 
 from keras_attn import io_utils
+from keras_attn.cli import run_main
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STEP = re.compile(r"^\s*(\d+)/(\d+) ━")
@@ -29,6 +30,8 @@ def strip(text: str) -> str:
 
 
 def main(paths: list[str]) -> None:
+    if not paths:
+        raise ValueError("No log given: strip_progress.py LOG [LOG ...]")
     for path in paths:
         with open(path, encoding="utf-8", errors="replace", newline="") as f:
             text = f.read()
@@ -36,4 +39,4 @@ def main(paths: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_main(main)(sys.argv[1:])
