@@ -4,11 +4,13 @@
     python export.py --run=runs/shapes-unified-20260101-120000
     python export.py --quantize=fp32,int8 --int8_io=uint8 --nosaved_model
 
-Writes DIR/export/: saved_model/, model_{fp32,dynamic,fp16,int8}.tflite (each
-with TFLite metadata, ready for MediaPipe's ImageClassifier), labels.txt and
-report.json (size, parity with Keras, agreement, accuracy, latency). A file
-that fails its checks is not written and the command exits with status 2,
-naming the check. See keras_attn/export_lib.py.
+Needs only the run folder (its model and the images it keeps), not the
+training data. Writes DIR/export/: saved_model/,
+model_{fp32,dynamic,fp16,int8}.tflite (each with TFLite metadata, ready for
+MediaPipe's ImageClassifier), labels.txt and report.json (size, parity with
+Keras, agreement, accuracy, latency, the images checked on). A file that
+fails its checks is not written and the command exits with status 2, naming
+the check. See keras_attn/export_lib.py.
 """
 
 import os
@@ -18,8 +20,11 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from absl import app, flags, logging  # noqa: E402
 
-from keras_attn import export_lib  # noqa: E402
-from keras_attn.cli import run_main  # noqa: E402
+from keras_attn.cli import import_tensorflow_quietly, run_main  # noqa: E402
+
+import_tensorflow_quietly()
+
+from keras_attn import export_lib, runs  # noqa: E402
 
 flags.DEFINE_string("run", None, "Run folder (default: the newest one under runs/).")
 flags.DEFINE_string("runs_root", "runs", "Where to look for the newest run.")
@@ -28,9 +33,13 @@ flags.DEFINE_bool("tflite", True, "Write the .tflite files named by --quantize."
 flags.DEFINE_list(
     "quantize", list(export_lib.VARIANTS), "TFLite variants: fp32,dynamic,fp16,int8."
 )
-flags.DEFINE_integer("calibration_steps", 100, "Training images that calibrate int8.")
+flags.DEFINE_integer(
+    "calibration_steps", 100, "Training images that calibrate int8 (kept in the run)."
+)
 flags.DEFINE_enum("int8_io", "uint8", list(export_lib.INT8_IO), "int8 file's I/O type.")
-flags.DEFINE_integer("eval_images", 1000, "Held-out images each file is checked on.")
+flags.DEFINE_integer(
+    "eval_images", None, "Held-out images each file is checked on (default: all kept)."
+)
 flags.DEFINE_integer("parity_images", 64, "Of those, images for the logit comparison.")
 flags.DEFINE_integer("latency_runs", 50, "Timed single-image runs per thread count.")
 flags.DEFINE_float(
@@ -44,7 +53,7 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # TF logs each SavedModel step at INFO
     config = export_lib.ExportConfig(
-        run_dir=FLAGS.run or export_lib.latest_run(FLAGS.runs_root),
+        run_dir=FLAGS.run or runs.latest_run(FLAGS.runs_root),
         saved_model=FLAGS.saved_model,
         tflite=FLAGS.tflite,
         quantize=tuple(FLAGS.quantize),
@@ -57,14 +66,15 @@ def main(argv):
         seed=FLAGS.seed,
     )
     print(f"Exporting {config.run_dir}")
-    report_path = os.path.join(config.run_dir, "export", export_lib.REPORT_FILE)
+    export_dir = runs.path(config.run_dir, runs.EXPORT)
+    report_path = os.path.join(export_dir, export_lib.REPORT_FILE)
     try:
         report = export_lib.export_run(config)
     except export_lib.ExportCheckError:
         print(export_lib.summary_table(export_lib.read_report(report_path)))
         raise
     print(export_lib.summary_table(report))
-    print(f"Export folder: {os.path.join(config.run_dir, 'export')}")
+    print(f"Export folder: {export_dir}")
 
 
 if __name__ == "__main__":

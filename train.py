@@ -18,8 +18,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
+from keras_attn.cli import import_tensorflow_quietly, run_main  # noqa: E402
+
+import_tensorflow_quietly()
+
 from keras_attn import train_lib  # noqa: E402
-from keras_attn.cli import run_main  # noqa: E402
+from keras_attn.data.images import RESIZE_MODES  # noqa: E402
 from keras_attn.layers import ATTENTION_NAMES, BRANCHES  # noqa: E402
 
 flags.DEFINE_string(
@@ -35,7 +39,16 @@ flags.DEFINE_string(
     "imagenet | none | auto | PATH to a keras-hub preset or timm checkpoint.",
 )
 flags.DEFINE_integer(
-    "image_size", None, "Side the images are resized to in the model (>= 128)."
+    "image_size",
+    None,
+    "Side the model works at (>= 128); photos are also stored at this size.",
+)
+flags.DEFINE_enum(
+    "resize",
+    "crop",
+    list(RESIZE_MODES),
+    "How photos keep their aspect ratio when stored: crop (shorter side to "
+    "the size, centre crop), pad (longer side, padded) or squash.",
 )
 flags.DEFINE_integer("epochs", None, "Training epochs.")
 flags.DEFINE_integer("batch_size", None, "Batch size.")
@@ -60,6 +73,11 @@ flags.DEFINE_string(
 flags.DEFINE_integer("seed", 0, "Random seed (data sampling and initialisation).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
 flags.DEFINE_string("test_dir", None, "Class-subfolder tree used as the test split.")
+flags.DEFINE_string(
+    "cache_dir",
+    None,
+    "Decoded-image cache (default $KERAS_ATTN_CACHE or ~/.cache/keras_attn).",
+)
 flags.DEFINE_string(
     "run_dir",
     None,
@@ -96,7 +114,7 @@ def main(argv):
     config = train_lib.TrainConfig(
         dataset=FLAGS.dataset,
         attention=FLAGS.attention,
-        branches=tuple(FLAGS.branches) if FLAGS.branches else None,
+        branches=None if FLAGS.branches is None else tuple(FLAGS.branches),
         weights=FLAGS.weights,
         image_size=FLAGS.image_size,
         epochs=FLAGS.epochs,
@@ -111,9 +129,11 @@ def main(argv):
         freeze_epochs=FLAGS.freeze_epochs,
         backbone_lr_scale=FLAGS.backbone_lr_scale,
         augment=FLAGS.augment,
+        resize=FLAGS.resize,
         seed=FLAGS.seed,
         data_dir=FLAGS.data_dir,
         test_dir=FLAGS.test_dir,
+        cache_dir=FLAGS.cache_dir,
         run_dir=FLAGS.run_dir,
         mixed_precision=FLAGS.mixed_precision,
         jit_compile=FLAGS.jit_compile,

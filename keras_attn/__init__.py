@@ -24,4 +24,27 @@ def load_model(path: str):
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"No model file at {path}; pass a run's model.keras.")
-    return keras.saving.load_model(path, compile=False)
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception:
+        damage = _archive_damage(path)
+        if damage is None:
+            raise
+        raise ValueError(
+            f"{path} is damaged ({damage}); copy it again from where it came "
+            "from, or train the run again."
+        ) from None
+
+
+def _archive_damage(path: str) -> str | None:
+    """Why a `.keras` file (a zip archive) is not whole, or None if it is."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return "not a complete .keras archive: truncated or not a Keras file"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        return f"unreadable archive: {e}"
+    return None if bad is None else f"corrupt member {bad}"

@@ -1,12 +1,19 @@
 """Entry-script behaviour: bad input ends in one line, not a traceback."""
 
+import contextlib
+import errno
 import functools
+import importlib.util
 import os
 import sys
 
 
 class MissingDependencyError(ImportError):
     """An optional dependency is not installed; the message says what to install."""
+
+
+class UserError(Exception):
+    """Something the user can fix went wrong; the message says what to do."""
 
 
 # Errors that mean the user asked for something we cannot do; their message
@@ -17,7 +24,32 @@ USER_ERRORS = (
     NotADirectoryError,
     FloatingPointError,
     MissingDependencyError,
+    UserError,
 )
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def user_message(error: BaseException) -> str | None:
+    """The one line to print for `error`, or None if it is a bug."""
+    if isinstance(error, OSError) and error.errno in DISK_FULL:
+        where = f" writing {error.filename}" if error.filename else ""
+        return (
+            f"No space left on the disk{where}: free some space and rerun the same "
+            "command (a training run resumes from its last backup)."
+        )
+    if isinstance(error, PermissionError):
+        return (
+            f"Permission denied: {error.filename or _first_line(error)}; use a "
+            "folder you can write, or fix its permissions."
+        )
+    if isinstance(error, USER_ERRORS):
+        return _first_line(error)
+    return None
 
 
 def run_main(main):
@@ -30,13 +62,45 @@ def run_main(main):
     def wrapped(argv):
         try:
             return main(argv)
-        except USER_ERRORS as e:
-            if os.environ.get("KERAS_ATTN_DEBUG"):
+        except Exception as e:
+            message = user_message(e)
+            if message is None or os.environ.get("KERAS_ATTN_DEBUG"):
                 raise
-            message = (
-                str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            )
             print(f"error: {message}", file=sys.stderr)
             sys.exit(2)
 
     return wrapped
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow (if installed) with its native start-up log muted.
+
+    TensorFlow's C++ runtime logs "Could not find cuda drivers" and the like
+    before its logging reads TF_CPP_MIN_LOG_LEVEL, so these lines precede every
+    message, an error included. When the user asked for quiet
+    (TF_CPP_MIN_LOG_LEVEL >= 1, which our scripts set by default), the import
+    runs with file descriptor 2 pointed at /dev/null; Python errors raised by
+    the import still reach the user, after it.
+    """
+    if "tensorflow" in sys.modules or not importlib.util.find_spec("tensorflow"):
+        return
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
+        import tensorflow  # noqa: F401
+
+        return
+    with _stderr_to_devnull():
+        import tensorflow  # noqa: F401

@@ -8,10 +8,11 @@ object that turns images into class probabilities:
     probs = clf.predict(load_image("cat.jpg", clf.input_size))  # (K,)
     top_k(probs, clf.labels, k=5)
 
-Images are prepared the way training prepared them (`keras_attn.data`):
-decoded with Pillow to 8-bit RGB (greyscale expanded, transparency composited
-on white), then resized with Pillow's bilinear filter to the model's input
-size, i.e. the size the run stored its images at. The model does the rest
+Images are prepared the way training stored them (`keras_attn.data.images`):
+decoded with Pillow, EXIF-rotated, converted to 8-bit RGB (greyscale
+expanded, transparency composited on white), then resized to the model's
+input size, i.e. the size the run stored its images at, keeping the aspect
+ratio as the run did (`resize`: `crop` by default). The model does the rest
 (resize to its working size, scaling, normalisation) itself. For a quantised
 input (`uint8` or `int8`) pixels are quantised with the tensor's scale and zero
 point; our int8 export uses scale 1, so a uint8 input takes raw pixels.
@@ -26,13 +27,13 @@ import os
 import time
 
 import numpy as np
-from PIL import Image
 
+from keras_attn import runs
 from keras_attn.cli import MissingDependencyError
-from keras_attn.data.datasets import to_rgb
+from keras_attn.data import images as images_lib
 
 TFLITE_IDENTIFIER = b"TFL3"
-LABELS_FILE = "labels.txt"
+LABELS_FILE = runs.LABELS
 LITERT_HINT = (
     "LiteRT is not installed: pip install ai-edge-litert (it runs .tflite files)."
 )
@@ -126,19 +127,15 @@ def producer_chain(model_content: bytes, tensor: int) -> list[tuple[str, list[in
     return chain
 
 
-def read_labels(path: str) -> list[str]:
-    """Class names from a `labels.txt` (one a line, blank lines ignored)."""
-    with open(path, encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip()]
-
-
-def load_image(path: str, size: tuple[int, int] | None = None) -> np.ndarray:
+def load_image(
+    path: str, size: tuple[int, int] | None = None, resize: str = "crop"
+) -> np.ndarray:
     """Decodes any Pillow-readable image (JPEG, PNG, ...) to (H, W, 3) uint8 RGB.
 
-    Same decoding as training: greyscale is expanded to RGB, an alpha channel
-    is composited on white, 16-bit greyscale is scaled to 8 bits. With `size`
-    `(height, width)` the image is resized to it (Pillow bilinear, as the
-    datasets resize variable-size images).
+    Same decoding as training (`keras_attn.data.images.load_image`): EXIF
+    orientation applied, greyscale expanded to RGB, alpha composited on
+    white; with `size` `(height, width)` the image is brought to it by the
+    `resize` mode (`crop`, `pad` or `squash`), as the run stored its images.
 
     Raises:
         FileNotFoundError: no file at `path`.
@@ -147,16 +144,12 @@ def load_image(path: str, size: tuple[int, int] | None = None) -> np.ndarray:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No image file at {path}.")
     try:
-        with Image.open(path) as img:
-            img.load()
-            img = to_rgb(img)
+        return images_lib.load_image(path, size, resize)
     except Exception as e:  # noqa: BLE001 -- Pillow raises many kinds
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise ValueError(
-            f"Cannot read {path} as an image ({type(e).__name__}: {e})."
-        ) from e
-    if size is not None and (img.height, img.width) != tuple(size):
-        img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-    return np.asarray(img, dtype=np.uint8)
+            f"Cannot read {path} as an image ({type(e).__name__}: {reason})."
+        ) from None
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -312,7 +305,7 @@ def load_classifier(
         labels_path = beside if os.path.exists(beside) else None
     elif not os.path.isfile(labels_path):
         raise FileNotFoundError(f"No labels file at {labels_path}.")
-    labels = read_labels(labels_path) if labels_path else None
+    labels = runs.read_labels_file(labels_path) if labels_path else None
 
     if path.endswith(".keras"):
         if labels is None:

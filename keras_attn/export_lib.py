@@ -1,8 +1,10 @@
 """Exporting a trained run for serving and for devices, every artefact verified.
 
 `export_run(ExportConfig(run_dir=...))` is what `export.py` calls. It loads the
-run's clean model (`model.keras`), reloads the run's data with the run's own
-`config.json` values, and writes `DIR/export/`:
+run's clean model and the images the run folder keeps (`runs.py`: training
+images for int8 calibration, held-out images for the checks), so it needs
+neither the training data nor the machine it was on, and writes
+`DIR/export/`:
 
     saved_model/          TF SavedModel: `serving_default` takes raw RGB pixels
                           (B, h, w, 3), float32 0..255 at the run's stored
@@ -24,22 +26,26 @@ normalisation, labels), so MediaPipe's `ImageClassifier` runs it as it is
 (`keras_attn.tflite_metadata`).
 
 Nothing is reported before it is checked. The SavedModel is reloaded and its
-logits compared with Keras'. Each `.tflite` is run by LiteRT on held-out
-images (the run's test split, or val): its logits (the softmax's input, read
-from the same file) are compared with Keras' logits, and its outputs give
-top-1 agreement with Keras and accuracy; its ops must be builtin and
-stateless (the attention's memory is a constant), its input must take raw
-pixels, and its metadata must be there. A file that fails is not written (a
-stale one from an earlier export is removed), `report.json` says which check
-failed, and `export_run` raises `ExportCheckError`. Files are written to a
-temporary name and renamed, so no half-written file ever looks valid.
+logits compared with Keras'. Each `.tflite` is run by LiteRT on the run's
+held-out sample (test images, else validation; `report.json` lists them):
+its logits (the softmax's input, read from the same file) are compared with
+Keras' logits, and its outputs give top-1 agreement with Keras and accuracy;
+its ops must be builtin and stateless (the attention's memory is a
+constant), its input must take raw pixels, and its metadata must be there.
+A file that fails is not written (a stale one from an earlier export is
+removed), `report.json` says which check failed, and `export_run` raises
+`ExportCheckError`. Files are written to a temporary name and renamed, so no
+half-written file ever looks valid (and what a killed export left behind is
+removed by the next one). A partial export (`--quantize=fp32`) keeps the
+report entries of the files it did not touch, so `report.json` always
+describes the folder as it is.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
+import hashlib
 import json
 import os
 import shutil
@@ -49,11 +55,11 @@ import time
 import keras
 import numpy as np
 
-from keras_attn import edge, io_utils, tflite_metadata
+from keras_attn import edge, io_utils, runs, tflite_metadata
+from keras_attn.runs import Run, latest_run, load_run  # noqa: F401  (export API)
 
 VARIANTS = ("fp32", "dynamic", "fp16", "int8")
 INT8_IO = ("uint8", "int8", "float32")
-EXPORT_DIR = "export"
 SAVED_MODEL_DIR = "saved_model"
 REPORT_FILE = "report.json"
 
@@ -77,11 +83,12 @@ class ExportConfig:
         saved_model: write the SavedModel.
         tflite: write the `.tflite` files named in `quantize`.
         quantize: any of `fp32`, `dynamic`, `fp16`, `int8`.
-        calibration_steps: training images that calibrate the int8 file.
+        calibration_steps: training images that calibrate the int8 file (at
+            most the run's calibration sample).
         int8_io: input/output type of the int8 file: `uint8` (what MediaPipe
             and most apps take), `int8` or `float32`.
-        eval_images: held-out images that every file is checked on (a random
-            subset of the split when it has more; None: all).
+        eval_images: held-out images that every file is checked on (the
+            first of the run's held-out sample; None: all of it).
         parity_images: of those, how many the logit comparison uses.
         latency_runs: timed single-image runs per file and thread count.
         min_agreement: smallest top-1 agreement with Keras a file may have. A
@@ -98,7 +105,7 @@ class ExportConfig:
     quantize: tuple[str, ...] = VARIANTS
     calibration_steps: int = 100
     int8_io: str = "uint8"
-    eval_images: int | None = 1000
+    eval_images: int | None = None
     parity_images: int = 64
     latency_runs: int = 50
     min_agreement: float = 0.8
@@ -133,80 +140,6 @@ class ExportConfig:
             raise ValueError(
                 "Nothing to export: both --saved_model and --tflite are off."
             )
-
-
-@dataclasses.dataclass
-class Run:
-    """A trained run as export needs it."""
-
-    run_dir: str
-    model: keras.Model
-    config: dict
-    labels: list[str]
-    data: object  # keras_attn.data.Dataset
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return tuple(int(d) for d in self.model.input_shape[1:])
-
-
-def latest_run(root: str = "runs") -> str:
-    """The most recently written run folder under `root` (one with a `model.keras`)."""
-    runs = []
-    if os.path.isdir(root):
-        for entry in os.scandir(root):
-            model = os.path.join(entry.path, "model.keras")
-            if entry.is_dir() and os.path.exists(model):
-                runs.append((os.path.getmtime(model), entry.path))
-    if not runs:
-        raise FileNotFoundError(
-            f"No trained run under {root}/ (a folder with model.keras); "
-            "train one with train.py or pass --run=DIR."
-        )
-    return max(runs)[1]
-
-
-def load_run(run_dir: str) -> Run:
-    """Loads a run's model, config and labels, and reloads its data.
-
-    The data comes back through `load_dataset` with the run's own settings
-    from `config.json` (dataset, shots, val_shots, seed, image_size, ...), so
-    calibration uses the run's training images and checks its held-out ones.
-    """
-    from keras_attn import load_model
-    from keras_attn.data import load_dataset
-
-    if not os.path.isdir(run_dir):
-        raise FileNotFoundError(f"No run folder at {run_dir}.")
-    paths = {
-        name: os.path.join(run_dir, name)
-        for name in ("model.keras", "config.json", "labels.txt")
-    }
-    for name, path in paths.items():
-        if not os.path.exists(path):
-            raise FileNotFoundError(
-                f"{run_dir} has no {name}; pass a run folder written by train.py."
-            )
-    with open(paths["config.json"]) as f:
-        config = json.load(f)
-    labels = edge.read_labels(paths["labels.txt"])
-    model = load_model(paths["model.keras"])
-    if int(model.output_shape[-1]) != len(labels):
-        raise ValueError(
-            f"{paths['labels.txt']} has {len(labels)} labels but the model has "
-            f"{model.output_shape[-1]} outputs."
-        )
-    # Every data setting the run recorded that `load_dataset` takes (shots,
-    # val_shots, seed, data_dir, image_size, test_dir, ...).
-    accepted = inspect.signature(load_dataset).parameters
-    options = {k: v for k, v in config.items() if k in accepted and k != "name"}
-    data = load_dataset(config["dataset"], **options)
-    if list(data.class_names) != labels:
-        raise ValueError(
-            f"The classes of {config['dataset']} no longer match "
-            f"{paths['labels.txt']}; the data changed since training."
-        )
-    return Run(run_dir, model, config, labels, data)
 
 
 def with_softmax(model: keras.Model) -> keras.Model:
@@ -502,40 +435,42 @@ def write_saved_model(model: keras.Model, path: str) -> None:
     archive.write_out(path, verbose=False)
 
 
+class _Rejected(Exception):
+    """A checked artefact failed: leave it unwritten."""
+
+
 def export_saved_model(
     model: keras.Model, path: str, images: np.ndarray, keras_logits: np.ndarray
 ) -> dict:
     """Writes and checks the SavedModel at `path` (replaced only if it passes)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = tempfile.mkdtemp(prefix=".tmp-saved_model-", dir=folder)
     try:
-        write_saved_model(model, tmp)
-        serve = _load_serving_fn(tmp)
-        logits = _serve(serve, images)
-        again = _serve(serve, images[:32])
-        diff = np.abs(logits - keras_logits)
-        checks = {
-            "parity": _check(
-                float(diff.max()) <= FP32_LOGIT_TOLERANCE,
-                f"max abs logit difference {diff.max():.3g} "
-                f"(tolerance {FP32_LOGIT_TOLERANCE:g})",
-            ),
-            "stateless": _check(
-                bool(np.array_equal(again, logits[:32])), "same output when run again"
-            ),
-        }
-        failed = [name for name, check in checks.items() if not check["ok"]]
-        size = sum(
-            os.path.getsize(os.path.join(root, f))
-            for root, _, files in os.walk(tmp)
-            for f in files
-        )
-        if failed:
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            _replace_dir(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with io_utils.atomic_dir(path) as tmp:
+            write_saved_model(model, tmp)
+            serve = _load_serving_fn(tmp)
+            logits = _serve(serve, images)
+            again = _serve(serve, images[:32])
+            diff = np.abs(logits - keras_logits)
+            checks = {
+                "parity": _check(
+                    float(diff.max()) <= FP32_LOGIT_TOLERANCE,
+                    f"max abs logit difference {diff.max():.3g} "
+                    f"(tolerance {FP32_LOGIT_TOLERANCE:g})",
+                ),
+                "stateless": _check(
+                    bool(np.array_equal(again, logits[:32])),
+                    "same output when run again",
+                ),
+            }
+            failed = [name for name, check in checks.items() if not check["ok"]]
+            size = sum(
+                os.path.getsize(os.path.join(root, f))
+                for root, _, files in os.walk(tmp)
+                for f in files
+            )
+            if failed:
+                raise _Rejected
+    except _Rejected:
+        shutil.rmtree(path, ignore_errors=True)  # no stale SavedModel either
     return {
         "path": os.path.basename(path),
         "status": "failed" if failed else "ok",
@@ -565,7 +500,7 @@ def export_tflite(
         content = convert(
             run.model,
             variant,
-            calibration_images=run.data.train.images,
+            calibration_images=run.samples.calibration.images,
             calibration_steps=config.calibration_steps,
             int8_io=config.int8_io,
             seed=config.seed,
@@ -602,16 +537,14 @@ def export_run(config: ExportConfig) -> dict:
     """
     config.validate()
     run = load_run(config.run_dir)
-    out_dir = config.out_dir or os.path.join(config.run_dir, EXPORT_DIR)
+    out_dir = config.out_dir or runs.path(config.run_dir, runs.EXPORT)
     os.makedirs(out_dir, exist_ok=True)
+    runs.clean_temporary(out_dir)  # what a killed export left behind
 
-    split_name = "test" if run.data.test is not None and len(run.data.test) else "val"
-    split = getattr(run.data, split_name)
-    rng = np.random.default_rng(config.seed)
-    keep = np.arange(len(split))
-    if config.eval_images is not None and len(split) > config.eval_images:
-        keep = np.sort(rng.permutation(len(split))[: config.eval_images])
-    images, targets = split.images[keep], split.labels[keep]
+    held_out = run.samples.held_out
+    count = len(held_out) if config.eval_images is None else config.eval_images
+    held_out = held_out.take(np.arange(min(count, len(held_out))))
+    images, targets = held_out.images, held_out.labels
     keras_logits = np.asarray(
         run.model.predict(images.astype(np.float32), batch_size=32, verbose=0),
         np.float32,
@@ -622,15 +555,22 @@ def export_run(config: ExportConfig) -> dict:
     report = {
         "run": os.path.abspath(config.run_dir),
         "model": run.model.name,
+        "model_sha256": _sha256(runs.path(config.run_dir, runs.MODEL)),
         "input_shape": list(run.input_shape),
         "image_size": run.config.get("image_size"),
         "num_classes": len(run.labels),
-        "split": split_name,
-        "eval_images": len(images),
+        "evaluated_on": {
+            "source": runs.SAMPLES,
+            "split": run.samples.held_out_split,
+            "images": len(images),
+            "dataset": run.config.get("dataset"),
+            "ids": held_out.ids.tolist(),
+        },
         "keras": {"accuracy": float(np.mean(keras_logits.argmax(1) == targets))},
         "calibration": {
+            "source": runs.SAMPLES,
             "split": "train",
-            "images": min(config.calibration_steps, len(run.data.train)),
+            "images": min(config.calibration_steps, len(run.samples.calibration)),
             "int8_io": config.int8_io,
         },
         "outputs": {
@@ -653,29 +593,62 @@ def export_run(config: ExportConfig) -> dict:
         report["saved_model"] = entry
         if entry["status"] != "ok":
             failures.append(_failure(SAVED_MODEL_DIR, entry))
-    if config.tflite:
-        report["tflite"] = {}
-        for variant in config.quantize:
-            print(f"Exporting model_{variant}.tflite ...", flush=True)
-            entry = export_tflite(
-                run, variant, out_dir, images, targets, keras_logits, config
-            )
-            report["tflite"][variant] = entry
-            if entry["status"] != "ok":
-                failures.append(_failure(entry["file"], entry))
-        fp32 = report["tflite"].get("fp32", {}).get("size_bytes")
-        for entry in report["tflite"].values():
-            if fp32 and "size_bytes" in entry:
-                entry["size_vs_fp32"] = round(entry["size_bytes"] / fp32, 3)
+    report["tflite"] = {}
+    for variant in config.quantize if config.tflite else ():
+        print(f"Exporting model_{variant}.tflite ...", flush=True)
+        entry = export_tflite(
+            run, variant, out_dir, images, targets, keras_logits, config
+        )
+        report["tflite"][variant] = entry
+        if entry["status"] != "ok":
+            failures.append(_failure(entry["file"], entry))
+    _keep_untouched(report, out_dir)
+    fp32 = report["tflite"].get("fp32", {}).get("size_bytes")
+    for entry in report["tflite"].values():
+        if fp32 and "size_bytes" in entry:
+            entry["size_vs_fp32"] = round(entry["size_bytes"] / fp32, 3)
     report["status"] = "failed" if failures else "ok"
-    io_utils.write_text(
-        os.path.join(out_dir, "labels.txt"), "\n".join(run.labels) + "\n"
-    )
+    runs.write_labels(out_dir, run.labels)
     report_path = os.path.join(out_dir, REPORT_FILE)
     io_utils.write_json(report_path, report)
     if failures:
         raise ExportCheckError(f"{'; '.join(failures)} (details in {report_path})")
     return report
+
+
+def _keep_untouched(report: dict, out_dir: str) -> None:
+    """Makes the report describe every artefact in `out_dir`.
+
+    Files this export did not write (a partial re-export) keep their entry
+    from the previous report when they were made from the same model file;
+    otherwise they are stale and removed.
+    """
+    path = os.path.join(out_dir, REPORT_FILE)
+    previous = read_report(path) if os.path.exists(path) else {}
+    same_model = previous.get("model_sha256") == report["model_sha256"]
+    saved_model = os.path.join(out_dir, SAVED_MODEL_DIR)
+    if "saved_model" not in report and os.path.exists(saved_model):
+        if same_model and "saved_model" in previous:
+            report["saved_model"] = previous["saved_model"]
+        else:
+            shutil.rmtree(saved_model)
+    for variant in VARIANTS:
+        file = os.path.join(out_dir, f"model_{variant}.tflite")
+        if variant in report["tflite"] or not os.path.exists(file):
+            continue
+        entry = previous.get("tflite", {}).get(variant)
+        if same_model and entry and entry.get("status") == "ok":
+            report["tflite"][variant] = entry
+        else:
+            os.remove(file)
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_report(path: str) -> dict:
@@ -768,19 +741,6 @@ def _check(ok: bool, detail: str) -> dict:
 def _failure(name: str, entry: dict) -> str:
     details = [f"{c}: {entry['checks'][c]['detail']}" for c in entry["failed_checks"]]
     return f"{name} failed its check ({'; '.join(details)})"
-
-
-def _replace_dir(src: str, dst: str) -> None:
-    """Moves folder `src` onto `dst`; the old `dst` goes only once `src` is in place."""
-    old = None
-    if os.path.exists(dst):
-        old = tempfile.mkdtemp(
-            prefix=".old-", dir=os.path.dirname(os.path.abspath(dst))
-        )
-        os.replace(dst, os.path.join(old, "x"))
-    os.replace(src, dst)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _remove(path: str) -> None:

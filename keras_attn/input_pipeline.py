@@ -1,6 +1,7 @@
 """What `fit` reads: batches of uint8 images with one-hot labels, per backend.
 
-`fit_data()` turns a split's in-memory uint8 arrays into what `fit` takes:
+`fit_data()` turns a split's uint8 images (an array, or rows of the on-disk
+cache, `data.cache.ImageRows`) into what `fit` takes:
 
 - TensorFlow: a `tf.data` pipeline (shuffle the indices each epoch, batch,
   gather the images, prefetch).
@@ -41,7 +42,7 @@ class ArrayBatches(keras.utils.PyDataset):
     """Batches `(images, one_hot[, weights])` from in-memory arrays.
 
     Args:
-        images: (N, H, W, C) uint8 images.
+        images: (N, H, W, C) uint8 images (an array or `ImageRows`).
         labels: (N,) integer labels.
         num_classes: width of the one-hot labels.
         batch_size: images per batch.
@@ -82,7 +83,9 @@ class ArrayBatches(keras.utils.PyDataset):
         if pad:
             images, labels, self._weights = pad_to_batches(images, labels, batch_size)
         self._one_hot = np.eye(num_classes, dtype="float32")[labels]  # (N, K)
-        self._images = keras.ops.convert_to_tensor(images) if on_device else images
+        self._images = (
+            keras.ops.convert_to_tensor(np.asarray(images)) if on_device else images
+        )
         self._rng = np.random.default_rng(seed)
         self._order = self._new_order()
 
@@ -165,7 +168,9 @@ def tf_dataset(
     """The `tf.data` pipeline: shuffled indices -> batch -> gather -> prefetch.
 
     Shuffling indices rather than images keeps the shuffle exact (the whole
-    split) and cheap; the images are gathered a batch at a time.
+    split) and cheap; the images are gathered a batch at a time from the
+    array or the cache's memory map (`data.cache.ImageRows`), never copied
+    whole into a tensor.
     """
     import tensorflow as tf
 
@@ -173,10 +178,7 @@ def tf_dataset(
     weights = None
     if even and not training:
         images, labels, weights = pad_to_batches(images, labels, batch_size)
-    tensors = {
-        "images": tf.constant(images),
-        "one_hot": tf.constant(np.eye(num_classes, dtype="float32")[labels]),
-    }
+    tensors = {"one_hot": tf.constant(np.eye(num_classes, dtype="float32")[labels])}
     if weights is not None:
         tensors["weights"] = tf.constant(weights)
     indices = tf.data.Dataset.range(len(labels))
@@ -185,10 +187,13 @@ def tf_dataset(
     indices = indices.batch(batch_size, drop_remainder=training and even)
 
     def gather(rows):
-        batch = {k: tf.gather(v, rows) for k, v in tensors.items()}
-        if "weights" in batch:
-            return batch["images"], batch["one_hot"], batch["weights"]
-        return batch["images"], batch["one_hot"]
+        # Only this batch's images are read (from memory or the mapped cache).
+        batch = tf.numpy_function(lambda r: images[r], [rows], tf.uint8)
+        batch.set_shape((None, *images.shape[1:]))  # (B, H, W, 3)
+        other = [
+            tf.gather(tensors[k], rows) for k in ("one_hot", "weights") if k in tensors
+        ]
+        return (batch, *other)
 
     return indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 
 from keras_attn import io_utils, visualize
+from keras_attn import runs as runs_lib
 from keras_attn.layers import BRANCHES
 from keras_attn.models import classifier
 
@@ -654,7 +655,7 @@ def _run_finetune(config: ReproduceConfig) -> dict:
                 run_dir = os.path.join(
                     config.out, "runs", f"{variant}-lr{lr:g}-seed{seed}"
                 )
-                done = os.path.join(run_dir, "metrics.json")
+                done = runs_lib.path(run_dir, runs_lib.METRICS)
                 if not os.path.exists(done):
                     train_lib.train(
                         train_lib.TrainConfig(
@@ -685,9 +686,7 @@ def _run_finetune(config: ReproduceConfig) -> dict:
             grid[lr] = runs
         chosen, grid_summary = choose_learning_rate(grid)
         runs = grid[chosen]
-        history = visualize.read_history(
-            os.path.join(runs[0]["run_dir"], "history.csv")
-        )
+        history = runs_lib.read_history(runs[0]["run_dir"])
         entry = {
             "chosen_learning_rate": chosen,
             "grid": grid_summary,
@@ -711,8 +710,7 @@ def _run_finetune(config: ReproduceConfig) -> dict:
         entry["train_seconds"] = mean_std(r["train_seconds"] for r in runs)
         results["variants"][variant] = entry
         results["differences"] = paired_differences(results["variants"])
-        with open(os.path.join(runs[0]["run_dir"], "labels.txt")) as f:
-            classes = sum(1 for line in f if line.strip())
+        classes = len(runs_lib.read_labels(runs[0]["run_dir"]))
         results["dataset"] = {
             "name": config.dataset,
             "classes": classes,

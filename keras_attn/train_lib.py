@@ -1,18 +1,17 @@
 """Training: data, model, `fit` with callbacks, and the run folder.
 
-`train(config)` is what `train.py` calls. It loads the dataset (uint8 NumPy
-arrays, no TensorFlow needed), builds ResNet-18 + attention, trains it inside
-a training-only augmentation wrapper with warm-up + cosine learning rate,
-keeps the best validation weights, evaluates on the test split, and writes
-the run folder:
-
-    model.keras  config.json  labels.txt  history.csv  metrics.json
-    curves.png   attention.png
+`train(config)` is what `train.py` calls. It loads the dataset (uint8
+images at their stored size, no TensorFlow needed), builds ResNet-18 +
+attention, trains it inside a training-only augmentation wrapper with
+warm-up + cosine learning rate, keeps the best validation weights,
+evaluates on the test split, and writes the run folder (`runs.py` owns its
+layout): the model, config, labels, history, metrics, the image samples that
+let export and figures work without the data, and figures.
 
 `model.keras` holds the clean classifier (no augmentation, no optimizer
 state, float32 whatever the training precision): the artefact to export.
 Re-running with the same `run_dir` resumes a killed run from its last
-finished epoch (`keras.callbacks.BackupAndRestore`).
+finished epoch (`backup.py`), training on as the uninterrupted run would.
 
 It runs on every Keras backend. TensorFlow reads the data through `tf.data`,
 JAX and PyTorch through a `keras.utils.PyDataset` that needs no TensorFlow
@@ -25,117 +24,25 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import time
 
 import keras
 import numpy as np
 
-from keras_attn import devices, distribute, input_pipeline, io_utils, visualize
+from keras_attn import devices, distribute, input_pipeline, io_utils, runs, visualize
+from keras_attn.checkpoints import BackupAndRestore, BestWeights
 from keras_attn.data import Dataset, load_dataset
 from keras_attn.data.augment import build_augmenter, with_augmentation
-from keras_attn.layers import ATTENTION_NAMES, BRANCHES
 from keras_attn.models import classifier
 from keras_attn.models.backbone import load_backbone, resolve_auto_weights
 from keras_attn.optimizers import ScaledAdamW
-from keras_attn.recipes import get_recipe
-
-MIXED_PRECISION = ("off", "bfloat16", "float16", "auto")
-JIT_COMPILE = ("auto", "on", "off")
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Every setting of a run; `None` fields take the dataset's recipe value."""
-
-    dataset: str = "shapes"
-    attention: str = "unified"
-    branches: tuple[str, ...] | None = None
-    weights: str | None = None
-    image_size: int | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    learning_rate: float | None = None
-    weight_decay: float | None = None
-    warmup_epochs: int | None = None
-    label_smoothing: float | None = None
-    dropout: float | None = None
-    shots: int | None = None
-    val_shots: int | None = None
-    freeze_epochs: int | None = None
-    backbone_lr_scale: float | None = None
-    augment: str | None = None
-    seed: int = 0
-    data_dir: str | None = None
-    test_dir: str | None = None
-    run_dir: str | None = None
-    runs_root: str = "runs"
-    mixed_precision: str = "off"
-    visualize_count: int = 16
-    jit_compile: str = "auto"
-    distribute: bool = False
-    steps_per_execution: int = 1
-
-    def resolved(self) -> "TrainConfig":
-        """A copy with every `None` recipe field filled from the dataset's recipe."""
-        recipe = dataclasses.asdict(get_recipe(self.dataset))
-        values = dataclasses.asdict(self)
-        for key, default in recipe.items():
-            if values.get(key) is None:
-                values[key] = default
-        if values["branches"] is not None:
-            values["branches"] = tuple(values["branches"])
-        config = TrainConfig(**values)
-        config.validate()
-        return config
-
-    def validate(self) -> None:
-        if self.attention not in ATTENTION_NAMES:
-            raise ValueError(
-                f"Unknown --attention={self.attention}. Choose one of: "
-                f"{', '.join(ATTENTION_NAMES)}."
-            )
-        if self.branches is not None:
-            unknown = [b for b in self.branches if b not in BRANCHES]
-            if unknown or not self.branches:
-                raise ValueError(
-                    f"--branches={','.join(self.branches)} is not valid: give a "
-                    f"non-empty subset of {','.join(BRANCHES)}."
-                )
-            if self.attention != "unified":
-                raise ValueError(
-                    "--branches applies to --attention=unified only. "
-                    f"Received: attention={self.attention}"
-                )
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(
-                f"--mixed_precision={self.mixed_precision} is not one of "
-                f"{', '.join(MIXED_PRECISION)}."
-            )
-        if self.jit_compile not in JIT_COMPILE:
-            raise ValueError(
-                f"--jit_compile={self.jit_compile} is not one of "
-                f"{', '.join(JIT_COMPILE)}."
-            )
-        positive = ("epochs", "batch_size", "image_size", "steps_per_execution")
-        for key in positive:
-            if getattr(self, key) < 1:
-                raise ValueError(
-                    f"--{key} must be >= 1. Received: {key}={getattr(self, key)}"
-                )
-        if self.learning_rate <= 0:
-            raise ValueError(
-                f"--learning_rate must be > 0. Received: {self.learning_rate}"
-            )
-        if not 0 <= self.freeze_epochs <= self.epochs:
-            raise ValueError(
-                f"--freeze_epochs must be between 0 and --epochs={self.epochs}. "
-                f"Received: freeze_epochs={self.freeze_epochs}"
-            )
-        for key in ("shots", "val_shots"):
-            value = getattr(self, key)
-            if value is not None and value < 1:
-                raise ValueError(f"--{key} must be >= 1. Received: {key}={value}")
+from keras_attn.train_config import (  # noqa: F401  (the names train.py uses)
+    JIT_COMPILE,
+    MIXED_PRECISION,
+    TrainConfig,
+    check_resumable,
+    default_run_dir,
+)
 
 
 def lr_schedule(base_lr: float, epochs: int, warmup_epochs: int):
@@ -149,14 +56,6 @@ def lr_schedule(base_lr: float, epochs: int, warmup_epochs: int):
         return 0.5 * base_lr * (1 + math.cos(math.pi * progress))
 
     return schedule
-
-
-def default_run_dir(config: TrainConfig) -> str:
-    name = config.dataset
-    if name.startswith("folder:"):
-        name = "folder-" + os.path.basename(os.path.normpath(name[len("folder:") :]))
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return os.path.join(config.runs_root, f"{name}-{config.attention}-{stamp}")
 
 
 def set_mixed_precision(mode: str) -> str:
@@ -224,59 +123,38 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
     config = config.resolved()
     run_dir = config.run_dir or default_run_dir(config)
     check_resumable(run_dir, config)
-    os.makedirs(run_dir, exist_ok=True)
+    created = runs.prepare(run_dir)
+    runs.clean_temporary(run_dir)
+    try:
+        data, weights = _load_inputs(config)
+    except Exception:
+        if created:  # a run that fails on its input leaves nothing behind
+            runs.remove_if_empty(run_dir)
+        raise
     keras.utils.set_random_seed(config.seed)
     precision = set_mixed_precision(config.mixed_precision)
-
-    data = load_dataset(
-        config.dataset,
-        shots=config.shots,
-        val_shots=config.val_shots,
-        seed=config.seed,
-        data_dir=config.data_dir,
-        image_size=config.image_size,
-        test_dir=config.test_dir,
-    )
-    for note in data.notes:
-        print(f"note: {note}")
-    print(
-        f"{data.name}: {len(data.class_names)} classes, stored {data.image_shape}, "
-        f"train {len(data.train.labels)}, val {len(data.val.labels)}, "
-        f"test {len(data.test.labels) if data.test else 0}"
-    )
-    weights = resolve_auto_weights() if config.weights == "auto" else config.weights
-    print(f"backbone weights: {weights}")
-    num_classes = len(data.class_names)
-    x_train = data.train.images
-    history_path = os.path.join(run_dir, "history.csv")
-    best_path = os.path.join(run_dir, "checkpoints", "best.weights.h5")
-    done_epochs = _finished_epochs(history_path)
+    done_epochs = len(runs.read_history(run_dir).get("epoch", []))
     # Everything that creates or updates weights happens inside the scope.
     with distribute.data_parallel(config.distribute) as replicas:
         if config.distribute:
-            distribute.check_batch_size(config.batch_size, replicas, len(x_train))
+            distribute.check_batch_size(config.batch_size, replicas, len(data.train))
         print(
             f"{keras.backend.backend()} backend on {devices.describe()}: "
             f"{replicas} replica(s), precision {precision}"
         )
-        backbone = load_backbone(weights)
-        model = build_model(config, data, backbone)
+        model = build_model(config, data, load_backbone(weights))
         train_model = with_augmentation(
             model,
             build_augmenter(data.image_shape[0], config.augment, seed=config.seed),
         )
-        train_model(x_train[:1])  # build, so that BackupAndRestore can restore into it
-        io_utils.write_json(
-            os.path.join(run_dir, "config.json"), dataclasses.asdict(config)
-        )
-        io_utils.write_text(
-            os.path.join(run_dir, "labels.txt"), "\n".join(data.class_names) + "\n"
-        )
+        train_model(data.train.images[:1])  # built, so that a backup can restore
+        runs.write_config(run_dir, dataclasses.asdict(config))
+        runs.write_labels(run_dir, data.class_names)
         train_data, validation = (
             input_pipeline.fit_data(
                 split.images,
                 split.labels,
-                num_classes,
+                data.num_classes,
                 config.batch_size,
                 training=split is data.train,
                 seed=config.seed,
@@ -284,7 +162,6 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
             )
             for split in (data.train, data.val)
         )
-        os.makedirs(os.path.dirname(best_path), exist_ok=True)
         start = time.time()
         _fit_phases(
             train_model,
@@ -293,14 +170,14 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
             train_data,
             validation,
             run_dir,
-            done_epochs,
             extra_callbacks,
         )
         seconds = time.time() - start
+        best_path = runs.path(run_dir, runs.BEST_WEIGHTS)
         if os.path.exists(best_path):
             train_model.load_weights(best_path)
         jit_compile = bool(train_model.jit_compile)
-    history = visualize.read_history(history_path)
+    history = runs.read_history(run_dir)
     if history and not np.all(np.isfinite(history["loss"])):
         raise FloatingPointError(
             f"Training diverged (loss is NaN); lower --learning_rate. Run: {run_dir}"
@@ -312,10 +189,11 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
         last_val_accuracy=float(history["val_accuracy"][-1]) if history else None,
         train_seconds=round(seconds, 1),
         train_images_per_second=round(
-            len(x_train) * (config.epochs - done_epochs) / max(seconds, 1e-9), 1
+            len(data.train) * (config.epochs - done_epochs) / max(seconds, 1e-9), 1
         ),
         parameters=int(model.count_params()),
         weights=weights,
+        stored_shape=list(data.image_shape),
         backend=keras.backend.backend(),
         device=devices.describe(),
         replicas=replicas,
@@ -323,13 +201,41 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
         jit_compile=jit_compile,
     )
     keras.mixed_precision.set_global_policy("float32")
-    save_model(float32_model(model, config, data), os.path.join(run_dir, "model.keras"))
-    io_utils.write_json(os.path.join(run_dir, "metrics.json"), metrics)
-    write_figures(model, data, run_dir, history, config.visualize_count)
-    shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
+    split_name, held_out = data.held_out
+    samples = runs.draw_samples(data.train, held_out, split_name, seed=config.seed)
+    runs.write_samples(run_dir, samples)
+    save_model(float32_model(model, config, data), runs.path(run_dir, runs.MODEL))
+    runs.write_metrics(run_dir, metrics)
+    write_figures(model, samples, data.class_names, run_dir, config.visualize_count)
+    BackupAndRestore.remove(runs.path(run_dir, runs.BACKUP))
     print(json.dumps(metrics, indent=2))
     print(f"Run folder: {run_dir}")
     return run_dir
+
+
+def _load_inputs(config: TrainConfig) -> tuple[Dataset, str]:
+    """The dataset (printed in short) and the resolved backbone weights."""
+    data = load_dataset(
+        config.dataset,
+        shots=config.shots,
+        val_shots=config.val_shots,
+        seed=config.seed,
+        data_dir=config.data_dir,
+        image_size=config.image_size,
+        resize=config.resize,
+        test_dir=config.test_dir,
+        cache_dir=config.cache_dir,
+    )
+    for note in data.notes:
+        print(f"note: {note}")
+    print(
+        f"{data.name}: {data.num_classes} classes, stored {data.image_shape}, "
+        f"train {len(data.train)}, val {len(data.val)}, "
+        f"test {len(data.test) if data.test else 0}"
+    )
+    weights = resolve_auto_weights() if config.weights == "auto" else config.weights
+    print(f"backbone weights: {weights}")
+    return data, weights
 
 
 def _fit_phases(
@@ -339,37 +245,32 @@ def _fit_phases(
     train_data,
     validation,
     run_dir: str,
-    done_epochs: int,
-    extra_callbacks: list | None,
+    extra_callbacks: list | None = None,
 ) -> None:
     """Fits the frozen-backbone phase (if any), then the full one, skipping
     what a killed run already finished."""
-    history_path = os.path.join(run_dir, "history.csv")
-    best_path = os.path.join(run_dir, "checkpoints", "best.weights.h5")
+    history = runs.read_history(run_dir)
+    done_epochs = len(history.get("epoch", []))
+    best_val = float(history["val_accuracy"].max()) if history else None
     phases = [
         ("frozen", 0, config.freeze_epochs),
         ("full", config.freeze_epochs, config.epochs),
     ]
     for phase, first, last in phases:
-        backup_dir = os.path.join(run_dir, "backup", phase)
-        if last <= first or (done_epochs >= last and not os.path.exists(backup_dir)):
+        backup = BackupAndRestore(os.path.join(runs.path(run_dir, runs.BACKUP), phase))
+        if last <= first or (done_epochs >= last and not backup.exists()):
             continue
         compile_for_training(train_model, model, config, frozen=phase == "frozen")
+        # The backup comes after the history and the best weights: once it
+        # says an epoch is done, everything that epoch writes is on disk.
         callbacks = [
-            keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True),
             keras.callbacks.LearningRateScheduler(
                 lr_schedule(config.learning_rate, config.epochs, config.warmup_epochs)
             ),
-            keras.callbacks.ModelCheckpoint(
-                best_path,
-                monitor="val_accuracy",
-                mode="max",
-                save_best_only=True,
-                save_weights_only=True,
-                initial_value_threshold=_best_val(history_path),
-            ),
+            BestWeights(runs.path(run_dir, runs.BEST_WEIGHTS), best=best_val),
             keras.callbacks.TerminateOnNaN(),
-            keras.callbacks.CSVLogger(history_path, append=True),
+            keras.callbacks.CSVLogger(runs.path(run_dir, runs.HISTORY), append=True),
+            backup,
             *(extra_callbacks or []),
         ]
         train_model.fit(
@@ -385,30 +286,14 @@ def _fit_phases(
             break
 
 
-def check_resumable(run_dir: str, config: TrainConfig) -> None:
-    """Refuses to mix runs: `run_dir` must be new, or an unfinished run with
-    the same settings (which then resumes)."""
-    if not os.path.exists(os.path.join(run_dir, "config.json")):
-        return
-    if not os.path.exists(os.path.join(run_dir, "backup")):
-        raise ValueError(
-            f"--run_dir={run_dir} already holds a finished run; pass a new --run_dir."
-        )
-    with open(os.path.join(run_dir, "config.json")) as f:
-        saved = json.load(f)
-    current = json.loads(json.dumps(dataclasses.asdict(config)))
-    # A run saved before a setting existed ran with its default.
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    changed = sorted(
-        k for k in current if k != "run_dir" and saved.get(k, defaults[k]) != current[k]
-    )
-    if changed:
-        key = changed[0]
-        raise ValueError(
-            f"--run_dir={run_dir} holds an unfinished run with other settings "
-            f"({key}: {saved.get(key)!r} there, {current[key]!r} now); resume it "
-            "with the same flags or pass a new --run_dir."
-        )
+def predict_logits(model: keras.Model, images, batch_size: int) -> np.ndarray:
+    """Logits for (N, h, w, 3) images, read a batch at a time (the images may be
+    rows of the on-disk cache, which is never read whole)."""
+    out = [
+        np.asarray(model.predict_on_batch(np.asarray(images[i : i + batch_size])))
+        for i in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(out).astype(np.float64)
 
 
 def evaluate(model: keras.Model, data: Dataset, batch_size: int) -> dict:
@@ -417,8 +302,7 @@ def evaluate(model: keras.Model, data: Dataset, batch_size: int) -> dict:
     for split_name, split in (("val", data.val), ("test", data.test)):
         if split is None or len(split.labels) == 0:
             continue
-        logits = model.predict(split.images, batch_size=batch_size, verbose=0)
-        logits = np.asarray(logits, np.float64)
+        logits = predict_logits(model, split.images, batch_size)
         log_probs = logits - logits.max(1, keepdims=True)
         log_probs -= np.log(np.exp(log_probs).sum(1, keepdims=True))
         metrics[f"{split_name}_accuracy"] = float(
@@ -455,34 +339,19 @@ def save_model(model: keras.Model, path: str) -> None:
         model.save(tmp)
 
 
-def write_figures(model, data: Dataset, run_dir: str, history, count: int) -> None:
+def write_figures(
+    model, samples: runs.Samples, class_names: list[str], run_dir: str, count: int
+) -> None:
+    """`curves.png` and `attention.png` (held-out images and their maps)."""
+    history = runs.read_history(run_dir)
     if history:
-        visualize.plot_curves(
-            {model.name: history}, os.path.join(run_dir, "curves.png")
-        )
-    split = data.test if data.test is not None else data.val
-    count = min(count, len(split.labels))
-    images = split.images[:count]
-    probs, maps = classifier.predict_with_attention(model, images)
+        visualize.plot_curves({model.name: history}, runs.path(run_dir, runs.CURVES))
+    split = samples.held_out.take(np.arange(min(count, len(samples.held_out))))
+    probs, maps = classifier.predict_with_attention(model, split.images)
     titles = [
-        f"{data.class_names[p]} ({'ok' if p == t else data.class_names[t]})"
-        for p, t in zip(probs.argmax(1), split.labels[:count], strict=True)
+        f"{class_names[p]} ({'ok' if p == t else class_names[t]})"
+        for p, t in zip(probs.argmax(1), split.labels, strict=True)
     ]
-    boxes = split.boxes[:count] if split.boxes is not None else None
     visualize.plot_attention(
-        images, maps, titles, os.path.join(run_dir, "attention.png"), boxes
+        split.images, maps, titles, runs.path(run_dir, runs.ATTENTION), split.boxes
     )
-
-
-def _finished_epochs(history_path: str) -> int:
-    if not os.path.exists(history_path):
-        return 0
-    history = visualize.read_history(history_path)
-    return int(history["epoch"].max()) + 1 if history else 0
-
-
-def _best_val(history_path: str) -> float | None:
-    if not os.path.exists(history_path):
-        return None
-    history = visualize.read_history(history_path)
-    return float(history["val_accuracy"].max()) if history else None

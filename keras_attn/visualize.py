@@ -14,13 +14,12 @@ and chance level), and `curves_compare.png` (both runs' training curves on
 one plot) into `--out` (default: the run folder).
 """
 
-import csv
 import json
 import os
 
 import numpy as np
 
-from keras_attn import io_utils
+from keras_attn import io_utils, runs
 
 
 def _pyplot():
@@ -32,17 +31,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def read_history(path: str) -> dict[str, np.ndarray]:
-    """Reads a Keras `CSVLogger` file into columns, keeping the last row per epoch."""
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    by_epoch = {int(r["epoch"]): r for r in rows}
-    rows = [by_epoch[e] for e in sorted(by_epoch)]
-    if not rows:
-        return {}
-    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
 
 
 def plot_curves(histories: dict[str, dict[str, np.ndarray]], path: str) -> None:
@@ -167,20 +155,18 @@ def visualize_run(
     Returns what it wrote: `{"attention_grid": path, "pointing_game": {...},
     "curves": path}`.
     """
-    from keras_attn.export_lib import load_run
     from keras_attn.models import classifier
 
     out = out or run_dir
     os.makedirs(out, exist_ok=True)
-    run = load_run(run_dir)
-    data = run.data
-    split = data.test if data.test is not None else data.val
+    run = runs.load_run(run_dir)  # the images it keeps: no training data needed
+    split = run.samples.held_out
     written = {}
 
     n = min(count, len(split))
     probs, maps = classifier.predict_with_attention(run.model, split.images[:n])
     titles = [
-        f"{data.class_names[p][:14]} ({'ok' if p == t else 'wrong'})"
+        f"{run.labels[p][:14]} ({'ok' if p == t else 'wrong'})"
         for p, t in zip(probs.argmax(1), split.labels[:n], strict=True)
     ]
     boxes = split.boxes[:n] if split.boxes is not None else None
@@ -191,6 +177,7 @@ def visualize_run(
         _, maps = classifier.predict_with_attention(run.model, split.images)
         score = {
             "images": int(len(split)),
+            "split": run.samples.held_out_split,
             "map": _map_kind(run.model),
             "pointing_max": pointing_game(maps, split.boxes),
             "pointing_min": pointing_game(-maps, split.boxes),
@@ -221,10 +208,8 @@ def _map_kind(model) -> str:
 
 
 def _label(run_dir: str) -> str:
-    path = os.path.join(run_dir, "config.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            config = json.load(f)
+    if os.path.exists(runs.path(run_dir, runs.CONFIG)):
+        config = runs.read_config(run_dir)
         branches = config.get("branches")
         suffix = f"[{','.join(branches)}]" if branches else ""
         return f"{config.get('attention', '?')}{suffix}"
@@ -232,12 +217,12 @@ def _label(run_dir: str) -> str:
 
 
 def _history(run_dir: str) -> dict[str, np.ndarray]:
-    path = os.path.join(run_dir, "history.csv")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{run_dir} has no history.csv; pass a train.py run.")
-    history = read_history(path)
+    runs.require(run_dir, runs.HISTORY)
+    history = runs.read_history(run_dir)
     if not history:
-        raise ValueError(f"{path} is empty: the run finished no epoch.")
+        raise ValueError(
+            f"{runs.path(run_dir, runs.HISTORY)} is empty: the run finished no epoch."
+        )
     return history
 
 

@@ -1,8 +1,13 @@
-"""Shared test set-up: quiet TensorFlow, paths to ../shared, the `large` marker."""
+"""Shared test set-up: quiet TensorFlow, a private image cache, paths to
+../shared, the `large` marker."""
 
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Decoded images go to a cache of the test session's own (subprocesses too),
+# never to the user's ~/.cache.
+os.environ["KERAS_ATTN_CACHE"] = tempfile.mkdtemp(prefix="keras_attn_test_cache_")
 
 import pytest  # noqa: E402
 
@@ -10,6 +15,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.normpath(os.path.join(REPO, "..", "shared"))
 TIN100 = os.path.join(SHARED, "data", "tin100_fewshot")
 CIFAR10 = os.path.join(SHARED, "data", "cifar10")
+CARS_FULLRES = os.path.join(SHARED, "data", "stanford_cars_fullres")
 CIFAR100_SAMPLES = os.path.join(SHARED, "data", "cifar100_samples")
 WEIGHTS = os.path.join(SHARED, "weights", "resnet18_tin100")
 

@@ -1,11 +1,10 @@
-"""Data: few-shot sampling, generated shapes, folders, TFDS, augmentation."""
+"""Data: few-shot sampling, generated shapes, TFDS, augmentation (folders:
+test_folder.py)."""
 
-import os
 import time
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from keras_attn.data import (
     SHAPE_CLASSES,
@@ -14,18 +13,8 @@ from keras_attn.data import (
     make_shapes,
     sample_per_class,
 )
-from keras_attn.data import datasets as datasets_lib
+from keras_attn.data import tfds as tfds_lib
 from keras_attn.data.fewshot import few_shot_indices
-
-TIN100 = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)),
-    "..",
-    "..",
-    "shared",
-    "data",
-    "tin100_fewshot",
-)
-
 
 # ------------------------------------------------------------------- few-shot
 
@@ -135,153 +124,6 @@ def test_shapes_dataset_splits_and_speed():
     assert not np.array_equal(data.train.images[:50], data.val.images)
 
 
-# --------------------------------------------------------------------- folder
-
-
-def test_folder_tin100_takes_every_image():
-    if not os.path.isdir(TIN100):
-        pytest.skip(f"{TIN100} is absent (../shared/data)")
-    data = load_dataset(f"folder:{TIN100}", shots=10, val_shots=5, seed=0)
-    assert len(data.class_names) == 100 and data.test is None
-    assert data.image_shape == (64, 64, 3) and data.train.images.dtype == np.uint8
-    assert np.bincount(data.train.labels).tolist() == [10] * 100
-    assert np.bincount(data.val.labels).tolist() == [5] * 100
-    assert len(data.train) == 1000 and len(data.val) == 500
-
-
-def _write(path, colour=(10, 20, 30), size=(8, 8), mode="RGB", fmt=None):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.new(mode, size, colour).save(path, format=fmt)
-
-
-def _tree(root, classes, per_class=3, split=None):
-    for c, name in enumerate(classes):
-        for i in range(per_class):
-            folder = (
-                os.path.join(root, split, name) if split else os.path.join(root, name)
-            )
-            _write(os.path.join(folder, f"{i}.png"), (c * 40, i * 10, 7))
-
-
-def test_folder_split_without_val_is_stratified_and_disjoint(tmp_path):
-    _tree(tmp_path, ["b_cat", "a_dog"], per_class=6)
-    data = load_dataset(f"folder:{tmp_path}", shots=3, val_shots=2, seed=0)
-    assert data.class_names == ["a_dog", "b_cat"] and data.test is None
-    assert np.bincount(data.train.labels).tolist() == [3, 3]
-    assert np.bincount(data.val.labels).tolist() == [2, 2]
-    # Every image has its own colour: no image is in both splits.
-    key = lambda split: {tuple(im[0, 0]) for im in split.images}  # noqa: E731
-    assert not key(data.train) & key(data.val)
-
-
-def _missing(tmp_path):
-    return str(tmp_path / "nope"), "does not exist"
-
-
-def _empty(tmp_path):
-    return str(tmp_path), "no class subfolders"
-
-
-def _one_class(tmp_path):
-    _tree(tmp_path, ["only"])
-    return str(tmp_path), "at least 2"
-
-
-def _class_without_images(tmp_path):
-    _tree(tmp_path, ["a", "b"], split="train")
-    os.makedirs(tmp_path / "train" / "c")
-    (tmp_path / "train" / "c" / "notes.txt").write_text("not an image")
-    return str(tmp_path), r"'.*c' has no readable images"
-
-
-def _val_classes_differ(tmp_path):
-    _tree(tmp_path, ["a", "b"], split="train")
-    _tree(tmp_path, ["a", "x"], split="val")
-    return str(tmp_path), r"missing \['b'\], extra \['x'\]"
-
-
-@pytest.mark.parametrize(
-    "make", [_missing, _empty, _one_class, _class_without_images, _val_classes_differ]
-)
-def test_folder_bad_inputs(tmp_path, make):
-    path, message = make(tmp_path)
-    with pytest.raises(DataError, match=message) as info:
-        load_dataset(f"folder:{path}")
-    assert "\n" not in str(info.value)
-
-
-def test_folder_too_many_shots(tmp_path):
-    _tree(tmp_path, ["a", "b"], per_class=7)
-    with pytest.raises(
-        DataError,
-        match=r"Class 'a' has 7 training images, fewer than "
-        r"--shots=10\. Lower --shots or add images\.",
-    ):
-        load_dataset(f"folder:{tmp_path}", shots=10)
-
-
-def test_folder_skips_corrupt_and_truncated_files(tmp_path, caplog):
-    _tree(tmp_path, ["a", "b"], per_class=3)
-    (tmp_path / "a" / "corrupt.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
-    good = tmp_path / "b" / "big.jpg"
-    Image.new("RGB", (8, 8), (1, 2, 3)).save(good)
-    data = good.read_bytes()
-    (tmp_path / "b" / "truncated.jpg").write_bytes(data[: len(data) // 2])
-    with caplog.at_level("WARNING"):
-        loaded = load_dataset(f"folder:{tmp_path}", val_fraction=0)
-    assert any("skipped 2 unreadable" in n for n in loaded.notes)
-    assert sum("skipped 2 unreadable" in r.message for r in caplog.records) == 1
-    assert len(loaded.train) + len(loaded.val) == 7  # 3 + 3 + big.jpg
-
-
-def test_folder_converts_modes_to_rgb(tmp_path):
-    _write(str(tmp_path / "a" / "gray.png"), 100, mode="L")
-    _write(str(tmp_path / "a" / "rgba.png"), (200, 0, 0, 128), mode="RGBA")
-    _write(str(tmp_path / "b" / "cmyk.jpg"), (255, 0, 0, 0), mode="CMYK")
-    palette = Image.new("P", (8, 8), 1)
-    palette.putpalette([0, 0, 0, 30, 60, 90] + [0] * 762)
-    palette.save(tmp_path / "b" / "palette.png")
-    _write(str(tmp_path / "b" / "plain.bmp"), (5, 6, 7))
-    data = load_dataset(f"folder:{tmp_path}", val_fraction=0)  # all in train
-    assert data.image_shape == (8, 8, 3) and data.train.images.dtype == np.uint8
-    assert len(data.train) == 5 and len(data.val) == 0
-    pixels = [tuple(int(v) for v in im[4, 4]) for im in data.train.images]
-    # Sorted file order: a/gray, a/rgba, b/cmyk, b/palette, b/plain.
-    assert pixels[0] == (100, 100, 100)
-    assert np.abs(np.subtract(pixels[1], (228, 127, 127))).max() <= 1  # over white
-    assert np.abs(np.subtract(pixels[2], (0, 255, 255))).max() <= 4  # cyan (JPEG)
-    assert pixels[3:] == [(30, 60, 90), (5, 6, 7)]
-
-
-def test_folder_mixed_sizes_are_resized(tmp_path):
-    _tree(tmp_path, ["a", "b"], per_class=2)
-    _write(str(tmp_path / "a" / "wide.png"), size=(30, 10))
-    data = load_dataset(f"folder:{tmp_path}", image_size=16, val_fraction=0)
-    assert data.image_shape == (16, 16, 3)
-    assert any("resized to 16x16" in n for n in data.notes)
-
-
-def test_separate_test_dir_becomes_the_test_split(tmp_path):
-    _tree(tmp_path / "data", ["a", "b"], per_class=3, split="train")
-    _tree(tmp_path / "held_out", ["a", "b"], per_class=2)
-    _write(str(tmp_path / "held_out" / "a" / "big.png"), size=(20, 20))
-    data = load_dataset(
-        f"folder:{tmp_path / 'data'}", val_shots=1, test_dir=str(tmp_path / "held_out")
-    )
-    assert data.test.images.shape == (5, 8, 8, 3)
-    np.testing.assert_array_equal(np.bincount(data.test.labels), [3, 2])
-    _tree(tmp_path / "other", ["a", "c"], per_class=1)
-    with pytest.raises(ValueError, match="other classes"):
-        load_dataset(f"folder:{tmp_path / 'data'}", test_dir=str(tmp_path / "other"))
-
-
-def test_unknown_dataset_names_the_valid_ones():
-    with pytest.raises(
-        ValueError, match="Unknown dataset 'mnist'.*cifar100.*folder:PATH"
-    ):
-        load_dataset("mnist")
-
-
 # ----------------------------------------------------------------------- TFDS
 
 
@@ -317,7 +159,7 @@ def test_tfds_cars196_mock_is_resized(tmp_path):
 )
 def test_tfds_not_prepared_fails_fast(tmp_path, monkeypatch, name, message):
     pytest.importorskip("tensorflow_datasets")
-    monkeypatch.setattr(datasets_lib, "_online", lambda host, timeout=3.0: False)
+    monkeypatch.setattr(tfds_lib, "online", lambda host, timeout=3.0: False)
     start = time.perf_counter()
     with pytest.raises(DataError, match=message) as info:
         load_dataset(name, data_dir=str(tmp_path))

@@ -1,0 +1,289 @@
+"""The run folder: its layout, and reading and writing what is in it.
+
+`train.py` writes one folder per run; `export.py`, `predict.py`,
+`python -m keras_attn.visualize` and the benchmarks read it. Nothing else in
+keras_attn spells these file names:
+
+    model.keras      the clean classifier (see `train_lib`)
+    config.json      every setting of the run
+    labels.txt       class names, one a line, in output order
+    history.csv      one row per epoch (Keras `CSVLogger`)
+    metrics.json     results of the kept model
+    samples.npz      images the run keeps (below)
+    curves.png  attention.png
+    checkpoints/best.weights.h5   the best epoch so far (while training)
+    backup/          the state a killed run resumes from (while training)
+    export/          what `export.py` writes
+
+The folder stands on its own: `samples.npz` holds, at the stored size and
+with their labels, up to `CALIBRATION_IMAGES` training images (int8
+calibration) and up to `HELD_OUT_IMAGES` test images (else validation)
+with the files they came from, so export, its checks and the figures need
+neither the training data nor the machine it was on. Compressed, lossless.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import glob
+import json
+import os
+import shutil
+
+import numpy as np
+
+from keras_attn import io_utils
+from keras_attn.data.splits import Split
+
+MODEL = "model.keras"
+CONFIG = "config.json"
+LABELS = "labels.txt"
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+SAMPLES = "samples.npz"
+CURVES = "curves.png"
+ATTENTION = "attention.png"
+BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
+BACKUP = "backup"
+EXPORT = "export"
+
+CALIBRATION_IMAGES = 100
+HELD_OUT_IMAGES = 500
+
+
+def path(run_dir: str, name: str) -> str:
+    """The path of one of the files above (e.g. `path(run_dir, runs.MODEL)`)."""
+    return os.path.join(run_dir, name)
+
+
+# ------------------------------------------------------------------ folder
+
+
+def prepare(run_dir: str) -> bool:
+    """Makes sure `run_dir` can be a run folder; creates it. Returns whether it
+    was created now (so a run that fails on its input can remove it again).
+
+    Raises:
+        ValueError: `run_dir` is a file, or cannot be created or written.
+    """
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise ValueError(
+            f"--run_dir={run_dir} is a file, not a folder; pass a folder path."
+        )
+    created = not os.path.exists(run_dir)
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+    except OSError as e:
+        raise ValueError(
+            f"Cannot create --run_dir={run_dir} ({e.strerror}); pass a folder you "
+            "can write."
+        ) from None
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"Cannot write in --run_dir={run_dir} (permission denied); pass a "
+            "folder you can write."
+        )
+    return created
+
+
+def remove_if_empty(run_dir: str) -> None:
+    """Removes a run folder that holds nothing (a run that failed at once)."""
+    clean_temporary(run_dir)
+    try:
+        os.rmdir(run_dir)
+    except OSError:
+        pass  # not empty (a real run), or already gone
+
+
+def clean_temporary(folder: str) -> list[str]:
+    """Removes what a killed writer left behind (`io_utils` temp files and
+    folders); returns what it removed."""
+    leftovers = glob.glob(os.path.join(folder, io_utils.TEMP_PREFIX + "*"))
+    leftovers += glob.glob(os.path.join(folder, io_utils.OLD_PREFIX + "*"))
+    for leftover in leftovers:
+        if os.path.isdir(leftover):
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            os.remove(leftover)
+    return leftovers
+
+
+def latest_run(root: str = "runs") -> str:
+    """The most recently written run folder under `root` (one with a model)."""
+    found = []
+    if os.path.isdir(root):
+        for entry in os.scandir(root):
+            model = path(entry.path, MODEL)
+            if entry.is_dir() and os.path.exists(model):
+                found.append((os.path.getmtime(model), entry.path))
+    if not found:
+        raise FileNotFoundError(
+            f"No trained run under {root}/ (a folder with {MODEL}); train one "
+            "with train.py or pass --run=DIR."
+        )
+    return max(found)[1]
+
+
+def require(run_dir: str, *names: str) -> None:
+    """Raises FileNotFoundError naming the first of `names` missing from the run."""
+    if not os.path.isdir(run_dir):
+        raise FileNotFoundError(f"No run folder at {run_dir}.")
+    for name in names:
+        if not os.path.exists(path(run_dir, name)):
+            raise FileNotFoundError(
+                f"{run_dir} has no {name}; pass a run folder written by train.py."
+            )
+
+
+# ------------------------------------------------------------------- files
+
+
+def write_config(run_dir: str, config: dict) -> None:
+    io_utils.write_json(path(run_dir, CONFIG), config)
+
+
+def read_config(run_dir: str) -> dict:
+    with open(path(run_dir, CONFIG)) as f:
+        return json.load(f)
+
+
+def write_labels(folder: str, names: list[str]) -> None:
+    io_utils.write_text(path(folder, LABELS), "\n".join(names) + "\n")
+
+
+def read_labels_file(labels_path: str) -> list[str]:
+    """Class names from a `labels.txt` (one a line, blank lines ignored)."""
+    with open(labels_path, encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def read_labels(run_dir: str) -> list[str]:
+    return read_labels_file(path(run_dir, LABELS))
+
+
+def read_history(run_dir: str) -> dict[str, np.ndarray]:
+    """`history.csv` as columns, the last row per epoch ({} if none)."""
+    history_path = path(run_dir, HISTORY)
+    if not os.path.exists(history_path):
+        return {}
+    with open(history_path) as f:
+        rows = list(csv.DictReader(f))
+    by_epoch = {int(r["epoch"]): r for r in rows}
+    rows = [by_epoch[e] for e in sorted(by_epoch)]
+    if not rows:
+        return {}
+    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
+
+
+def write_metrics(run_dir: str, metrics: dict) -> None:
+    io_utils.write_json(path(run_dir, METRICS), metrics)
+
+
+def read_metrics(run_dir: str) -> dict:
+    with open(path(run_dir, METRICS)) as f:
+        return json.load(f)
+
+
+# ----------------------------------------------------------------- samples
+
+
+@dataclasses.dataclass
+class Samples:
+    """The images a run folder keeps (see the module docstring)."""
+
+    calibration: Split
+    held_out: Split
+    held_out_split: str  # "test" or "val"
+
+
+def draw_samples(
+    train: Split,
+    held_out: Split,
+    held_out_split: str,
+    seed: int = 0,
+    calibration: int = CALIBRATION_IMAGES,
+    held_out_count: int = HELD_OUT_IMAGES,
+) -> Samples:
+    """Random subsets (in split order) of the training and held-out splits."""
+    rng = np.random.default_rng(seed)
+
+    def subset(split: Split, count: int) -> Split:
+        keep = np.sort(rng.permutation(len(split))[:count])
+        chosen = split.take(keep)
+        return Split(
+            np.asarray(chosen.images, np.uint8),
+            chosen.labels,
+            chosen.ids,
+            chosen.boxes,
+        )
+
+    return Samples(
+        subset(train, calibration), subset(held_out, held_out_count), held_out_split
+    )
+
+
+def write_samples(run_dir: str, samples: Samples) -> None:
+    arrays = {"held_out_split": np.array(samples.held_out_split)}
+    for name in ("calibration", "held_out"):
+        split = getattr(samples, name)
+        arrays.update(
+            {
+                f"{name}_images": split.images,
+                f"{name}_labels": split.labels,
+                f"{name}_ids": split.ids,
+            }
+        )
+        if split.boxes is not None:
+            arrays[f"{name}_boxes"] = split.boxes
+    with io_utils.atomic_path(path(run_dir, SAMPLES), suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
+
+
+def read_samples(run_dir: str) -> Samples:
+    require(run_dir, SAMPLES)
+    with np.load(path(run_dir, SAMPLES)) as f:
+        splits = {
+            name: Split(
+                f[f"{name}_images"],
+                f[f"{name}_labels"],
+                f[f"{name}_ids"],
+                f[f"{name}_boxes"] if f"{name}_boxes" in f else None,
+            )
+            for name in ("calibration", "held_out")
+        }
+        split_name = str(f["held_out_split"])
+    return Samples(splits["calibration"], splits["held_out"], split_name)
+
+
+# -------------------------------------------------------------------- runs
+
+
+@dataclasses.dataclass
+class Run:
+    """A finished run, as export and the figures need it."""
+
+    run_dir: str
+    model: object  # keras.Model
+    config: dict
+    labels: list[str]
+    samples: Samples
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(int(d) for d in self.model.input_shape[1:])
+
+
+def load_run(run_dir: str) -> Run:
+    """Loads a finished run's model, config, labels and samples (no data needed)."""
+    from keras_attn import load_model
+
+    require(run_dir, MODEL, CONFIG, LABELS, SAMPLES)
+    labels = read_labels(run_dir)
+    model = load_model(path(run_dir, MODEL))
+    if int(model.output_shape[-1]) != len(labels):
+        raise ValueError(
+            f"{path(run_dir, LABELS)} has {len(labels)} labels but the model has "
+            f"{model.output_shape[-1]} outputs."
+        )
+    return Run(run_dir, model, read_config(run_dir), labels, read_samples(run_dir))

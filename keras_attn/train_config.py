@@ -1,0 +1,158 @@
+"""Every setting of a training run, checked before any work starts.
+
+`TrainConfig` holds the flags of `train.py`; fields left `None` take the
+dataset's recipe (`recipes.py`). `resolved()` fills and validates them, so a
+bad flag fails in one line before data or weights are loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+
+from keras_attn import runs
+from keras_attn.data.images import RESIZE_MODES
+from keras_attn.layers import ATTENTION_NAMES, BRANCHES
+from keras_attn.recipes import get_recipe
+
+MIXED_PRECISION = ("off", "bfloat16", "float16", "auto")
+JIT_COMPILE = ("auto", "on", "off")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every setting of a run; `None` fields take the dataset's recipe value."""
+
+    dataset: str = "shapes"
+    attention: str = "unified"
+    branches: tuple[str, ...] | None = None
+    weights: str | None = None
+    image_size: int | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    warmup_epochs: int | None = None
+    label_smoothing: float | None = None
+    dropout: float | None = None
+    shots: int | None = None
+    val_shots: int | None = None
+    freeze_epochs: int | None = None
+    backbone_lr_scale: float | None = None
+    augment: str | None = None
+    resize: str = "crop"
+    seed: int = 0
+    data_dir: str | None = None
+    test_dir: str | None = None
+    cache_dir: str | None = None
+    run_dir: str | None = None
+    runs_root: str = "runs"
+    mixed_precision: str = "off"
+    visualize_count: int = 16
+    jit_compile: str = "auto"
+    distribute: bool = False
+    steps_per_execution: int = 1
+
+    def resolved(self) -> TrainConfig:
+        """A copy with every `None` recipe field filled from the dataset's recipe."""
+        recipe = dataclasses.asdict(get_recipe(self.dataset))
+        values = dataclasses.asdict(self)
+        for key, default in recipe.items():
+            if values.get(key) is None:
+                values[key] = default
+        if values["branches"] is not None:
+            values["branches"] = tuple(values["branches"])
+        config = TrainConfig(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        _one_of("attention", self.attention, ATTENTION_NAMES)
+        _one_of("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        _one_of("jit_compile", self.jit_compile, JIT_COMPILE)
+        _one_of("resize", self.resize, RESIZE_MODES)
+        if self.branches is not None:
+            unknown = [b for b in self.branches if b not in BRANCHES]
+            if unknown or not self.branches:
+                raise ValueError(
+                    f"--branches={','.join(self.branches)} is not valid: give a "
+                    f"non-empty subset of {','.join(BRANCHES)}."
+                )
+            if self.attention != "unified":
+                raise ValueError(
+                    "--branches applies to --attention=unified only. "
+                    f"Received: attention={self.attention}"
+                )
+        for key in ("epochs", "batch_size", "image_size", "steps_per_execution"):
+            if getattr(self, key) < 1:
+                raise ValueError(
+                    f"--{key} must be >= 1. Received: {key}={getattr(self, key)}"
+                )
+        floats = ("learning_rate", "weight_decay", "label_smoothing", "dropout")
+        for key in (*floats, "backbone_lr_scale"):
+            value = getattr(self, key)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(
+                    f"--{key} must be a finite number >= 0. Received: {key}={value}"
+                )
+        if self.learning_rate <= 0:
+            raise ValueError(
+                f"--learning_rate must be > 0. Received: {self.learning_rate}"
+            )
+        for key in ("label_smoothing", "dropout"):
+            if getattr(self, key) >= 1:
+                raise ValueError(
+                    f"--{key} must be below 1. Received: {key}={getattr(self, key)}"
+                )
+        if not 0 <= self.freeze_epochs <= self.epochs:
+            raise ValueError(
+                f"--freeze_epochs must be between 0 and --epochs={self.epochs}. "
+                f"Received: freeze_epochs={self.freeze_epochs}"
+            )
+        for key in ("shots", "val_shots"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ValueError(f"--{key} must be >= 1. Received: {key}={value}")
+
+
+def _one_of(flag: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(
+            f"Unknown --{flag}={value}; choose one of: {', '.join(choices)}."
+        )
+
+
+def default_run_dir(config: TrainConfig) -> str:
+    name = config.dataset
+    if name.startswith("folder:"):
+        name = "folder-" + os.path.basename(os.path.normpath(name[len("folder:") :]))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return os.path.join(config.runs_root, f"{name}-{config.attention}-{stamp}")
+
+
+def check_resumable(run_dir: str, config: TrainConfig) -> None:
+    """Refuses to mix runs: `run_dir` must be new, or an unfinished run with
+    the same settings (which then resumes)."""
+    if not os.path.exists(runs.path(run_dir, runs.CONFIG)):
+        return
+    if not os.path.exists(runs.path(run_dir, runs.BACKUP)):
+        raise ValueError(
+            f"--run_dir={run_dir} already holds a finished run; pass a new --run_dir."
+        )
+    saved = runs.read_config(run_dir)
+    current = json.loads(json.dumps(dataclasses.asdict(config)))
+    # A run saved before a setting existed ran with its default.
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    changed = sorted(
+        k for k in current if k != "run_dir" and saved.get(k, defaults[k]) != current[k]
+    )
+    if changed:
+        key = changed[0]
+        raise ValueError(
+            f"--run_dir={run_dir} holds an unfinished run with other settings "
+            f"({key}: {saved.get(key)!r} there, {current[key]!r} now); resume it "
+            "with the same flags or pass a new --run_dir."
+        )
