@@ -15,17 +15,18 @@ import os
 import shutil
 import subprocess
 import sys
-import types
 
 import keras
 import numpy as np
 import pytest
 from conftest import REPO, TIN100, WEIGHTS, require
+from PIL import Image
 
 import keras_attn
-from keras_attn import edge, export_lib, tflite_metadata, train_lib
-from keras_attn.data import load_dataset
+from keras_attn import edge, export_lib, runs, tflite_metadata, train_lib
+from keras_attn.data import Split
 from keras_attn.layers import BRANCHES, UnifiedSpatialAttention
+from keras_attn.runs import Samples
 
 CLASSES = 10
 VARIANTS = export_lib.VARIANTS
@@ -74,7 +75,14 @@ def trained_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exported(trained_run):
-    """Runs export.py on the run; returns (run_dir, report)."""
+    """Runs export.py on the run after its training data moved away; returns
+    (run_dir, report)."""
+    config = json.loads((trained_run / "config.json").read_text())
+    data_root = config["dataset"][len("folder:") :]
+    os.rename(data_root, data_root + "-moved")  # export needs only the run folder
+    leftover = trained_run / "export" / ".tmp-killed.tflite"  # a killed export's
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"\0" * 1000)
     result = _script(
         "export.py",
         f"--run={trained_run}",
@@ -90,12 +98,12 @@ def exported(trained_run):
 
 @pytest.fixture(scope="module")
 def held_out(trained_run):
-    """The run's validation images and the Keras model's logits on them."""
-    config = json.loads((trained_run / "config.json").read_text())
-    data = load_dataset(config["dataset"], seed=config["seed"], image_size=128)
+    """The held-out images the run keeps (its val split: the folder has no
+    test split) and the Keras model's logits on them."""
+    split = runs.read_samples(str(trained_run)).held_out
     model = keras_attn.load_model(str(trained_run / "model.keras"))
-    logits = model.predict(data.val.images.astype("float32"), verbose=0)
-    return data.val.images, data.val.labels, np.asarray(logits)
+    logits = model.predict(split.images.astype("float32"), verbose=0)
+    return split.images, split.labels, np.asarray(logits)
 
 
 def read(run_dir, variant) -> bytes:
@@ -118,6 +126,15 @@ def test_export_writes_every_artefact(exported):
             assert key in entry
         assert set(entry["latency_ms"]) == {"threads_1", "threads_2"}
         assert entry["logits"]["max_abs_diff"] >= entry["logits"]["mean_abs_diff"]
+    # The checks ran on the images the run keeps, named in the report.
+    samples = runs.read_samples(str(run_dir))
+    assert report["evaluated_on"]["split"] == samples.held_out_split == "val"
+    assert report["evaluated_on"]["ids"] == samples.held_out.ids.tolist()
+    assert len(samples.held_out) == 50 and len(samples.calibration) == 100
+    # Readable by other users: the mode the umask (022 here) gives new files.
+    assert (out / "labels.txt").stat().st_mode & 0o777 == 0o644
+    assert (out / "saved_model").stat().st_mode & 0o777 == 0o755
+    assert (out / "model_int8.tflite").stat().st_mode & 0o777 == 0o644
     sizes = {v: report["tflite"][v]["size_bytes"] for v in VARIANTS}
     assert sizes["int8"] < 0.3 * sizes["fp32"]
     assert sizes["dynamic"] < 0.3 * sizes["fp32"]
@@ -145,7 +162,7 @@ def test_fp32_tflite_logits_match_keras(exported, held_out):
     tflite_logits = export_lib.softmax_input_logits(content, images[:16])
     assert np.abs(tflite_logits - logits[:16]).max() <= 1e-4
     assert report["tflite"]["fp32"]["logits"]["max_abs_diff"] <= 1e-4
-    clf = edge.TFLiteClassifier(content, edge.read_labels(run_dir / "labels.txt"))
+    clf = edge.TFLiteClassifier(content, runs.read_labels(str(run_dir)))
     probs = clf.predict(images[:16])
     assert np.abs(probs - edge.softmax(logits[:16])).max() <= 1e-5
 
@@ -153,9 +170,7 @@ def test_fp32_tflite_logits_match_keras(exported, held_out):
 def test_int8_agrees_with_keras_on_real_images(exported, held_out):
     run_dir, report = exported
     images, labels, logits = held_out
-    clf = edge.TFLiteClassifier(
-        read(run_dir, "int8"), edge.read_labels(run_dir / "labels.txt")
-    )
+    clf = edge.TFLiteClassifier(read(run_dir, "int8"), runs.read_labels(str(run_dir)))
     # uint8 in, uint8 out, and the input takes raw pixels.
     assert clf.input_dtype == "uint8"
     scale, zero_point = clf.input["quantization"]
@@ -165,8 +180,7 @@ def test_int8_agrees_with_keras_on_real_images(exported, held_out):
     assert report["tflite"]["int8"]["top1_agreement"] == pytest.approx(agreement)
     # 50 val images resolve agreement only in 2% steps; add the 100 training
     # images (real; int8 is calibrated on some of them, so slightly optimistic).
-    config = json.loads((run_dir / "config.json").read_text())
-    train = load_dataset(config["dataset"], seed=config["seed"], image_size=128).train
+    train = runs.read_samples(str(run_dir)).calibration
     model = keras_attn.load_model(str(run_dir / "model.keras"))
     train_logits = model.predict(train.images.astype("float32"), verbose=0)
     both = np.concatenate([probs.argmax(1), clf.predict(train.images).argmax(1)])
@@ -230,7 +244,7 @@ def test_metadata_reads_back_with_mediapipes_schema(exported):
         "mediapipe.tasks.metadata.metadata_schema_py_generated"
     )
     run_dir, _ = exported
-    labels = edge.read_labels(run_dir / "labels.txt")
+    labels = runs.read_labels(str(run_dir))
     for variant in VARIANTS:
         content = read(run_dir, variant)
         metadata = schema.ModelMetadataT.InitFromPackedBuf(
@@ -290,7 +304,7 @@ def test_mediapipe_image_classifier_agrees_with_predict(exported):
 
     run_dir, _ = exported
     config = json.loads((run_dir / "config.json").read_text())
-    root = config["dataset"][len("folder:") :]
+    root = config["dataset"][len("folder:") :] + "-moved"  # see `exported`
     paths = []
     for name in sorted(os.listdir(os.path.join(root, "val")))[:4]:
         folder = os.path.join(root, "val", name)
@@ -321,7 +335,7 @@ def test_failed_check_writes_nothing_and_names_the_check(
     run_dir, _ = exported
     copy = tmp_path / "run"
     copy.mkdir()
-    for name in ("model.keras", "config.json", "labels.txt"):
+    for name in ("model.keras", "config.json", "labels.txt", "samples.npz"):
         shutil.copy(run_dir / name, copy / name)
     stale = copy / "export" / "model_fp32.tflite"
     stale.parent.mkdir()
@@ -366,8 +380,10 @@ def test_a_model_that_needs_flex_ops_is_refused_not_written(tmp_path):
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(2)(x))
     images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), np.uint8)
-    data = types.SimpleNamespace(train=types.SimpleNamespace(images=images))
-    run = export_lib.Run(str(tmp_path), model, {}, ["a", "b"], data)
+    split = Split(images, np.zeros(4))
+    run = export_lib.Run(
+        str(tmp_path), model, {}, ["a", "b"], Samples(split, split, "val")
+    )
     logits = model.predict(images.astype("float32"), verbose=0)
     config = export_lib.ExportConfig(run_dir=str(tmp_path))
     entry = export_lib.export_tflite(
@@ -376,3 +392,59 @@ def test_a_model_that_needs_flex_ops_is_refused_not_written(tmp_path):
     assert entry["failed_checks"] == ["conversion"], entry
     assert "ResizeBicubic" in entry["checks"]["conversion"]["detail"]
     assert not (tmp_path / "model_fp32.tflite").exists()
+
+
+def _copy_run(run_dir, to, with_export=False):
+    to.mkdir()
+    for name in ("model.keras", "config.json", "labels.txt", "samples.npz"):
+        shutil.copy(run_dir / name, to / name)
+    if with_export:
+        shutil.copytree(run_dir / "export", to / "export")
+    return to
+
+
+def test_partial_reexport_keeps_the_report_and_folder_in_step(exported, tmp_path):
+    run_dir, report = exported
+    copy = _copy_run(run_dir, tmp_path / "run", with_export=True)
+    config = export_lib.ExportConfig(
+        run_dir=str(copy), saved_model=False, quantize=("fp32",), latency_runs=2
+    )
+    again = export_lib.export_run(config)
+    # The files it did not touch are still there, and still in the report.
+    assert set(again["tflite"]) == set(VARIANTS)
+    for variant in ("dynamic", "fp16", "int8"):
+        assert again["tflite"][variant] == report["tflite"][variant]
+        assert (copy / "export" / f"model_{variant}.tflite").exists()
+    assert again["saved_model"] == report["saved_model"]
+    assert again["tflite"]["fp32"]["status"] == "ok"
+    # Files exported from another model are stale: removed, not reported.
+    other = _copy_run(run_dir, tmp_path / "other", with_export=True)
+    old = json.loads((other / "export" / "report.json").read_text())
+    old["model_sha256"] = "0" * 64
+    (other / "export" / "report.json").write_text(json.dumps(old))
+    again = export_lib.export_run(
+        export_lib.ExportConfig(
+            run_dir=str(other), saved_model=False, quantize=("fp32",), latency_runs=2
+        )
+    )
+    assert set(again["tflite"]) == {"fp32"} and "saved_model" not in again
+    left = sorted(os.listdir(other / "export"))
+    assert left == ["labels.txt", "model_fp32.tflite", "report.json"]
+
+
+def test_damaged_model_keras_is_named_damaged(exported, tmp_path):
+    run_dir, _ = exported
+    copy = _copy_run(run_dir, tmp_path / "run")
+    content = (copy / "model.keras").read_bytes()
+    (copy / "model.keras").write_bytes(content[: len(content) // 2])
+    image = tmp_path / "x.png"
+    Image.new("RGB", (64, 64)).save(image)
+    for args in (
+        ("export.py", f"--run={copy}"),
+        ("predict.py", str(copy / "model.keras"), str(image)),
+    ):
+        result = _script(*args, timeout=120)
+        assert result.returncode == 2, result.stderr
+        errors = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+        assert len(errors) == 1, result.stderr
+        assert "model.keras is damaged (not a complete .keras archive" in errors[0]

@@ -18,7 +18,7 @@ from PIL import Image
 
 from keras_attn import edge, export_lib
 from keras_attn.cli import run_main
-from keras_attn.data import datasets
+from keras_attn.data import load_dataset
 
 LABELS = ["circle", "square", "triangle"]
 SIZE = 32
@@ -125,12 +125,17 @@ def test_prints_top_k_for_tflite_and_agrees_with_keras(exported, images):
         assert tops[path][0][1] == pytest.approx(from_keras[path][0][1], abs=2e-4)
 
 
-def test_images_are_prepared_as_training_prepared_them(images):
-    for name in ("rgb.jpg", "large.png", "gray.png", "rgba.png", "palette.png"):
-        ours = edge.load_image(images[name], (SIZE, SIZE))
-        training = datasets._resize(datasets._decode(images[name]), SIZE)
+def test_images_are_prepared_as_training_prepared_them(images, tmp_path):
+    names = ("rgb.jpg", "large.png", "gray.png", "rgba.png", "palette.png")
+    for i, name in enumerate(names):
+        (tmp_path / "ab"[i % 2]).mkdir(exist_ok=True)
+        shutil.copy(images[name], tmp_path / "ab"[i % 2] / name)
+    data = load_dataset(f"folder:{tmp_path}", image_size=SIZE, val_fraction=0)
+    assert data.image_shape == (SIZE, SIZE, 3) and len(data.train) == len(names)
+    for image_id, training in zip(data.train.ids, data.train.images[:], strict=True):
+        ours = edge.load_image(str(tmp_path / image_id), (SIZE, SIZE))
         assert ours.dtype == np.uint8 and ours.shape == (SIZE, SIZE, 3)
-        np.testing.assert_array_equal(ours, training, err_msg=name)
+        np.testing.assert_array_equal(ours, training, err_msg=image_id)
 
 
 def test_quantised_inputs_take_raw_pixels(exported, images):
@@ -179,8 +184,8 @@ def test_labels_packed_in_the_file_are_used_without_labels_txt(
     assert _tops(result.stdout)[images["rgb.png"]][0][0] in LABELS
 
 
-def _one_line_error(result) -> str:
-    assert result.returncode == 2, result.stdout + result.stderr
+def _one_line_error(result, returncode=2) -> str:
+    assert result.returncode == returncode, result.stdout + result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     return lines[0]
@@ -198,14 +203,24 @@ def test_bad_inputs_fail_with_one_line(exported, images, tmp_path):
         ((tmp_path / "missing.tflite", images["rgb.png"]), "No model file"),
         ((not_tflite, images["rgb.png"]), "is not a TFLite model"),
         ((images["rgb.png"], images["rgb.png"]), "is not a TFLite model"),
-        ((model, images["broken.jpg"]), "Cannot read"),
-        ((model, tmp_path / "missing.jpg"), "No image file"),
         ((mismatch / "model.tflite", images["rgb.png"]), "has 2 labels but the model"),
         ((model, images["rgb.png"], f"--labels={tmp_path / 'x.txt'}"), "No labels"),
         ((model,), "Usage"),
     )
     for args, message in cases:
         assert message in _one_line_error(_predict(*args)), args
+
+
+def test_bad_images_are_skipped_and_the_rest_printed(exported, images, tmp_path):
+    model = exported / "model_fp32.tflite"
+    for bad, message in (
+        (images["broken.jpg"], "Cannot read"),
+        (tmp_path / "missing.jpg", "No image file"),
+    ):
+        result = _predict(model, images["rgb.png"], bad, images["gray.png"])
+        # Exit status 1: some images failed; each failure is one line.
+        assert message in _one_line_error(result, returncode=1)
+        assert list(_tops(result.stdout)) == [images["rgb.png"], images["gray.png"]]
 
 
 def test_missing_litert_gives_a_one_line_hint(monkeypatch, capsys):

@@ -12,7 +12,7 @@ from conftest import REPO, TIN100, WEIGHTS, require
 
 import keras_attn
 from keras_attn import train_lib
-from keras_attn.visualize import read_history
+from keras_attn.runs import read_history
 
 EXPECTED = (
     "model.keras",
@@ -20,6 +20,7 @@ EXPECTED = (
     "labels.txt",
     "history.csv",
     "metrics.json",
+    "samples.npz",
     "curves.png",
     "attention.png",
 )
@@ -58,7 +59,7 @@ def test_run_artefacts_are_consistent(shapes_run):
     assert config["attention"] == "unified" and config["image_size"] == 128
     labels = (shapes_run / "labels.txt").read_text().split()
     assert len(labels) == 10
-    history = read_history(str(shapes_run / "history.csv"))
+    history = read_history(str(shapes_run))
     np.testing.assert_array_equal(history["epoch"], [0, 1])
     metrics = json.loads((shapes_run / "metrics.json").read_text())
     assert metrics["epochs"] == 2
@@ -117,7 +118,7 @@ def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     recorder = EpochRecorder()
     train_lib.train(config, extra_callbacks=[recorder])
     assert recorder.epochs == [2]
-    history = read_history(str(tmp_path / "run" / "history.csv"))
+    history = read_history(str(tmp_path / "run"))
     np.testing.assert_array_equal(history["epoch"], [0, 1, 2])
     assert (tmp_path / "run" / "model.keras").exists()
 
@@ -129,7 +130,7 @@ def test_freeze_epochs_train_in_two_phases(tmp_path):
         extra_callbacks=[recorder],
     )
     assert recorder.epochs == [0, 1]
-    history = read_history(str(tmp_path / "run" / "history.csv"))
+    history = read_history(str(tmp_path / "run"))
     np.testing.assert_array_equal(history["epoch"], [0, 1])
 
 
