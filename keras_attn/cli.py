@@ -3,7 +3,6 @@
 import contextlib
 import errno
 import functools
-import importlib.util
 import os
 import sys
 
@@ -87,7 +86,7 @@ def _stderr_to_devnull():
 
 
 def import_tensorflow_quietly() -> None:
-    """Imports TensorFlow (if installed) with its native start-up log muted.
+    """Imports TensorFlow, if installed, with its native start-up log muted.
 
     TensorFlow's C++ runtime logs "Could not find cuda drivers" and the like
     before its logging reads TF_CPP_MIN_LOG_LEVEL, so these lines precede every
@@ -96,11 +95,11 @@ def import_tensorflow_quietly() -> None:
     runs with file descriptor 2 pointed at /dev/null; Python errors raised by
     the import still reach the user, after it.
     """
-    if "tensorflow" in sys.modules or not importlib.util.find_spec("tensorflow"):
+    if "tensorflow" in sys.modules:
         return
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
-        import tensorflow  # noqa: F401
-
-        return
-    with _stderr_to_devnull():
-        import tensorflow  # noqa: F401
+    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") not in ("", "0")
+    try:
+        with _stderr_to_devnull() if quiet else contextlib.nullcontext():
+            import tensorflow  # noqa: F401
+    except ImportError:
+        pass  # not installed (a JAX or PyTorch set-up): nothing to mute

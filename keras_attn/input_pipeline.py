@@ -188,7 +188,7 @@ def tf_dataset(
 
     def gather(rows):
         # Only this batch's images are read (from memory or the mapped cache).
-        batch = tf.numpy_function(lambda r: images[r], [rows], tf.uint8)
+        batch = tf.numpy_function(lambda r: images[r], [rows], images.dtype)
         batch.set_shape((None, *images.shape[1:]))  # (B, H, W, 3)
         other = [
             tf.gather(tensors[k], rows) for k in ("one_hot", "weights") if k in tensors

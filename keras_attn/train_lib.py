@@ -287,13 +287,11 @@ def _fit_phases(
 
 
 def predict_logits(model: keras.Model, images, batch_size: int) -> np.ndarray:
-    """Logits for (N, h, w, 3) images, read a batch at a time (the images may be
-    rows of the on-disk cache, which is never read whole)."""
-    out = [
-        np.asarray(model.predict_on_batch(np.asarray(images[i : i + batch_size])))
-        for i in range(0, len(images), batch_size)
-    ]
-    return np.concatenate(out).astype(np.float64)
+    """Logits for (N, h, w, 3) images, read a batch at a time through the input
+    pipeline (the images may be rows of the on-disk cache, never read whole)."""
+    labels = np.zeros(len(images), np.int64)  # `predict` ignores them
+    batches = input_pipeline.fit_data(images, labels, 1, batch_size, training=False)
+    return np.asarray(model.predict(batches, verbose=0), np.float64)
 
 
 def evaluate(model: keras.Model, data: Dataset, batch_size: int) -> dict:
