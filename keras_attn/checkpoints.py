@@ -15,6 +15,7 @@ import os
 import shutil
 
 import keras
+import numpy as np
 
 from keras_attn import io_utils
 from keras_attn.cli import UserError
@@ -29,12 +30,20 @@ class BackupError(UserError):
 class BackupAndRestore(keras.callbacks.Callback):
     """Backs the training state up after every epoch; restores it when `fit` starts.
 
-    The contract of `keras.callbacks.BackupAndRestore` (model and optimizer
-    variables, the epoch to go on from; the folder is removed when `fit`
-    ends), committed atomically: the weights go to a new
-    `epoch-<n>.weights.h5`, then `state.json`, which names it, is replaced
-    (the commit), and only then is the previous weights file removed. A full
-    disk stops training with one line saying that the last backup is intact.
+    What `keras.callbacks.BackupAndRestore` keeps (model and optimizer
+    variables, the epoch to go on from), plus the states of the model's
+    random-number generators (augmentation, dropout), which `save_weights`
+    leaves out: without them a resumed epoch redraws the first epoch's
+    crops, flips and dropout masks. With them, and the epoch-keyed data
+    order of `input_pipeline`, a resumed run logs the same numbers as one
+    never interrupted.
+
+    Committed atomically: the weights go to a new `epoch-<n>.weights.h5`,
+    then `state.json` (naming it, with the epoch and generator states) is
+    replaced (the commit), and only then is the previous weights file
+    removed. A full disk stops training with one line saying that the last
+    backup is intact. The folder stays when `fit` ends (a later phase of the
+    run may start from it); `remove` it when the run is done.
 
     Args:
         backup_dir: the folder; one per `fit` call.
@@ -46,6 +55,11 @@ class BackupAndRestore(keras.callbacks.Callback):
 
     def exists(self) -> bool:
         return os.path.exists(os.path.join(self.backup_dir, STATE))
+
+    def epoch(self) -> int | None:
+        """The epoch a resumed `fit` goes on from (None: no backup yet)."""
+        state = self._state()
+        return None if state is None else state["epoch"]
 
     def _state(self) -> dict | None:
         if not self.exists():
@@ -73,6 +87,10 @@ class BackupAndRestore(keras.callbacks.Callback):
             optimizer.build(self.model.trainable_variables)
         try:
             self.model.load_weights(os.path.join(self.backup_dir, state["weights"]))
+            for variable, value in zip(
+                _seed_states(self.model), state["seed_states"], strict=True
+            ):
+                variable.assign(np.asarray(value, variable.dtype))
         except Exception as e:  # noqa: BLE001 -- Keras/h5py raise many kinds
             raise BackupError(self._damaged(e)) from None
         self.model._initial_epoch = state["epoch"]  # what keras' callback sets
@@ -84,9 +102,10 @@ class BackupAndRestore(keras.callbacks.Callback):
         try:
             with io_utils.atomic_path(path, suffix=".weights.h5") as tmp:
                 self.model.save_weights(tmp)
+            seeds = [np.asarray(v.numpy()).tolist() for v in _seed_states(self.model)]
             io_utils.write_json(
                 os.path.join(self.backup_dir, STATE),
-                {"epoch": epoch + 1, "weights": weights},
+                {"epoch": epoch + 1, "weights": weights, "seed_states": seeds},
             )
         except OSError as e:
             kept = f"epoch {previous['epoch']}" if previous else "none yet"
@@ -103,11 +122,16 @@ class BackupAndRestore(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.model._initial_epoch = None  # the next `fit` starts where it is told
-        self.remove(self.backup_dir)
 
     @staticmethod
     def remove(backup_dir: str) -> None:
         shutil.rmtree(backup_dir, ignore_errors=True)
+
+
+def _seed_states(model) -> list:
+    """The model's random-number generator states, in a fixed order (their
+    paths are renumbered when another model is built in the same process)."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
 class BestWeights(keras.callbacks.Callback):

@@ -46,8 +46,10 @@ class ArrayBatches(keras.utils.PyDataset):
         labels: (N,) integer labels.
         num_classes: width of the one-hot labels.
         batch_size: images per batch.
-        shuffle: draw a new order every epoch (seeded by `seed`).
+        shuffle: draw a new order every epoch, from `(seed, epoch)` alone, so
+            a resumed run sees the orders the uninterrupted one would have.
         seed: seed of the order.
+        first_epoch: the epoch `fit` starts at (a resumed run's).
         drop_remainder: skip the last, partial batch.
         pad: pad the split to whole batches with zero images, returning
             per-image weights (0 for padding) as a third element.
@@ -71,12 +73,15 @@ class ArrayBatches(keras.utils.PyDataset):
         drop_remainder: bool = False,
         pad: bool = False,
         on_device: bool = False,
+        first_epoch: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         labels = np.asarray(labels)
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.seed = seed
+        self._epoch = first_epoch - 1  # `on_epoch_begin` moves to `first_epoch`
         self.drop_remainder = drop_remainder
         self.on_device = on_device
         self._weights = None
@@ -86,8 +91,7 @@ class ArrayBatches(keras.utils.PyDataset):
         self._images = (
             keras.ops.convert_to_tensor(np.asarray(images)) if on_device else images
         )
-        self._rng = np.random.default_rng(seed)
-        self._order = self._new_order()
+        self._order = np.arange(len(self._one_hot))
 
     def __len__(self) -> int:
         count = len(self._one_hot)
@@ -105,12 +109,11 @@ class ArrayBatches(keras.utils.PyDataset):
             return images, self._one_hot[rows]
         return images, self._one_hot[rows], self._weights[rows]
 
-    def on_epoch_end(self):
-        self._order = self._new_order()
-
-    def _new_order(self) -> np.ndarray:
-        count = len(self._one_hot)
-        return self._rng.permutation(count) if self.shuffle else np.arange(count)
+    def on_epoch_begin(self):
+        self._epoch += 1
+        if self.shuffle:
+            rng = np.random.default_rng([self.seed, self._epoch])
+            self._order = rng.permutation(len(self._one_hot))
 
 
 def fit_data(
@@ -122,8 +125,13 @@ def fit_data(
     seed: int = 0,
     even: bool = False,
     on_device: bool | str = "auto",
+    first_epoch: int = 0,
 ):
     """What `fit` reads for one split on the current backend.
+
+    A training split's order in epoch `e` depends only on `(seed, e)`: pass
+    `first_epoch` (a resumed run's) and, on TensorFlow, `steps_per_epoch`
+    (`steps_per_epoch()`) to `fit`, whose training stream is endless.
 
     Args:
         images, labels, num_classes, batch_size: see `ArrayBatches`.
@@ -133,9 +141,12 @@ def fit_data(
         even: whole batches only, for data-parallel training.
         on_device: JAX/PyTorch only: True, False or `"auto"` (on a GPU/TPU when
             the split fits in `ON_DEVICE_MAX_BYTES`).
+        first_epoch: the first epoch `fit` will run.
     """
     if keras.backend.backend() == "tensorflow":
-        return tf_dataset(images, labels, num_classes, batch_size, training, seed, even)
+        return tf_dataset(
+            images, labels, num_classes, batch_size, training, seed, even, first_epoch
+        )
     if on_device == "auto":
         on_device = (
             devices.accelerator() is not None and images.nbytes <= ON_DEVICE_MAX_BYTES
@@ -150,6 +161,7 @@ def fit_data(
         drop_remainder=training and even,
         pad=even and not training,
         on_device=bool(on_device),
+        first_epoch=first_epoch,
         # Device gathers are asynchronous already; host gathers get threads.
         workers=1 if on_device else 2,
         max_queue_size=8,
@@ -164,6 +176,7 @@ def tf_dataset(
     training: bool,
     seed: int = 0,
     even: bool = False,
+    first_epoch: int = 0,
 ):
     """The `tf.data` pipeline: shuffled indices -> batch -> gather -> prefetch.
 
@@ -181,10 +194,19 @@ def tf_dataset(
     tensors = {"one_hot": tf.constant(np.eye(num_classes, dtype="float32")[labels])}
     if weights is not None:
         tensors["weights"] = tf.constant(weights)
-    indices = tf.data.Dataset.range(len(labels))
-    if training:
-        indices = indices.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    indices = indices.batch(batch_size, drop_remainder=training and even)
+    count = len(labels)
+    if training:  # endless: epoch e's order is a stateless shuffle by (seed, e)
+
+        def epoch_order(epoch):
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(count, dtype=tf.int64), seed=tf.stack([seed, epoch])
+            )
+            rows = tf.data.Dataset.from_tensor_slices(order)
+            return rows.batch(batch_size, drop_remainder=even)
+
+        indices = tf.data.Dataset.range(first_epoch, 2**31).flat_map(epoch_order)
+    else:
+        indices = tf.data.Dataset.range(count).batch(batch_size)
 
     def gather(rows):
         # Only this batch's images are read (from memory or the mapped cache).
@@ -198,6 +220,11 @@ def tf_dataset(
     return indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE
     )
+
+
+def steps_per_epoch(count: int, batch_size: int, even: bool = False) -> int:
+    """Training batches per epoch (`fit`'s `steps_per_epoch`)."""
+    return count // batch_size if even else math.ceil(count / batch_size)
 
 
 def pad_to_batches(images: np.ndarray, labels: np.ndarray, batch_size: int):

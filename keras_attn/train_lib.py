@@ -150,28 +150,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
         train_model(data.train.images[:1])  # built, so that a backup can restore
         runs.write_config(run_dir, dataclasses.asdict(config))
         runs.write_labels(run_dir, data.class_names)
-        train_data, validation = (
-            input_pipeline.fit_data(
-                split.images,
-                split.labels,
-                data.num_classes,
-                config.batch_size,
-                training=split is data.train,
-                seed=config.seed,
-                even=config.distribute,
-            )
-            for split in (data.train, data.val)
-        )
         start = time.time()
-        _fit_phases(
-            train_model,
-            model,
-            config,
-            train_data,
-            validation,
-            run_dir,
-            extra_callbacks,
-        )
+        _fit_phases(train_model, model, config, data, run_dir, extra_callbacks)
         seconds = time.time() - start
         best_path = runs.path(run_dir, runs.BEST_WEIGHTS)
         if os.path.exists(best_path):
@@ -242,32 +222,53 @@ def _fit_phases(
     train_model: keras.Model,
     model: keras.Model,
     config: TrainConfig,
-    train_data,
-    validation,
+    data: Dataset,
     run_dir: str,
     extra_callbacks: list | None = None,
 ) -> None:
-    """Fits the frozen-backbone phase (if any), then the full one, skipping
-    what a killed run already finished."""
+    """Fits the frozen-backbone phase (if any), then the full one.
+
+    A resumed run goes on from each phase's backup, which stays until the
+    run is done: a phase that has finished restores its final state (and
+    fits no epoch), so the next phase starts from it as it would have.
+    """
     history = runs.read_history(run_dir)
-    done_epochs = len(history.get("epoch", []))
     best_val = float(history["val_accuracy"].max()) if history else None
+    validation = input_pipeline.fit_data(
+        data.val.images,
+        data.val.labels,
+        data.num_classes,
+        config.batch_size,
+        training=False,
+        even=config.distribute,
+    )
     phases = [
         ("frozen", 0, config.freeze_epochs),
         ("full", config.freeze_epochs, config.epochs),
     ]
     for phase, first, last in phases:
         backup = BackupAndRestore(os.path.join(runs.path(run_dir, runs.BACKUP), phase))
-        if last <= first or (done_epochs >= last and not backup.exists()):
+        if last <= first:
             continue
+        train_data = input_pipeline.fit_data(
+            data.train.images,
+            data.train.labels,
+            data.num_classes,
+            config.batch_size,
+            training=True,
+            seed=config.seed,
+            even=config.distribute,
+            first_epoch=backup.epoch() or first,
+        )
         compile_for_training(train_model, model, config, frozen=phase == "frozen")
         # The backup comes after the history and the best weights: once it
         # says an epoch is done, everything that epoch writes is on disk.
+        best = BestWeights(runs.path(run_dir, runs.BEST_WEIGHTS), best=best_val)
         callbacks = [
             keras.callbacks.LearningRateScheduler(
                 lr_schedule(config.learning_rate, config.epochs, config.warmup_epochs)
             ),
-            BestWeights(runs.path(run_dir, runs.BEST_WEIGHTS), best=best_val),
+            best,
             keras.callbacks.TerminateOnNaN(),
             keras.callbacks.CSVLogger(runs.path(run_dir, runs.HISTORY), append=True),
             backup,
@@ -277,11 +278,15 @@ def _fit_phases(
             train_data,
             epochs=last,
             initial_epoch=first,
+            steps_per_epoch=input_pipeline.steps_per_epoch(
+                len(data.train), config.batch_size, config.distribute
+            ),
             validation_data=validation,
             callbacks=callbacks,
             shuffle=False,  # `train_data` draws a new order every epoch
             verbose=2 if os.environ.get("CI") else "auto",
         )
+        best_val = best.best
         if train_model.stop_training:  # TerminateOnNaN
             break
 
