@@ -60,18 +60,37 @@ def path(run_dir: str, name: str) -> str:
 # ------------------------------------------------------------------ folder
 
 
-def prepare(run_dir: str) -> bool:
-    """Makes sure `run_dir` can be a run folder; creates it. Returns whether it
-    was created now (so a run that fails on its input can remove it again).
+def check_writable(run_dir: str) -> None:
+    """Fails early, with one line, if `run_dir` cannot become a run folder.
 
     Raises:
-        ValueError: `run_dir` is a file, or cannot be created or written.
+        ValueError: `run_dir` is a file, lies under a file, or its nearest
+            existing folder is not writable.
     """
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise ValueError(
             f"--run_dir={run_dir} is a file, not a folder; pass a folder path."
         )
-    created = not os.path.exists(run_dir)
+    existing = os.path.abspath(run_dir)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(
+            f"Cannot create --run_dir={run_dir}: {existing} is a file; pass a "
+            "folder path."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"Cannot write in {existing} (permission denied) for --run_dir="
+            f"{run_dir}; pass a folder you can write."
+        )
+
+
+def prepare(run_dir: str) -> None:
+    """Creates the run folder (once the run's inputs have loaded, so a run that
+    fails on its input leaves nothing behind) and removes what a killed
+    writer left in it."""
+    check_writable(run_dir)
     try:
         os.makedirs(run_dir, exist_ok=True)
     except OSError as e:
@@ -79,21 +98,7 @@ def prepare(run_dir: str) -> bool:
             f"Cannot create --run_dir={run_dir} ({e.strerror}); pass a folder you "
             "can write."
         ) from None
-    if not os.access(run_dir, os.W_OK | os.X_OK):
-        raise ValueError(
-            f"Cannot write in --run_dir={run_dir} (permission denied); pass a "
-            "folder you can write."
-        )
-    return created
-
-
-def remove_if_empty(run_dir: str) -> None:
-    """Removes a run folder that holds nothing (a run that failed at once)."""
     clean_temporary(run_dir)
-    try:
-        os.rmdir(run_dir)
-    except OSError:
-        pass  # not empty (a real run), or already gone
 
 
 def clean_temporary(folder: str) -> list[str]:

@@ -123,14 +123,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
     config = config.resolved()
     run_dir = config.run_dir or default_run_dir(config)
     check_resumable(run_dir, config)
-    created = runs.prepare(run_dir)
-    runs.clean_temporary(run_dir)
-    try:
-        data, weights = _load_inputs(config)
-    except Exception:
-        if created:  # a run that fails on its input leaves nothing behind
-            runs.remove_if_empty(run_dir)
-        raise
+    runs.check_writable(run_dir)
+    data, weights = _load_inputs(config)
     keras.utils.set_random_seed(config.seed)
     precision = set_mixed_precision(config.mixed_precision)
     done_epochs = len(runs.read_history(run_dir).get("epoch", []))
@@ -148,6 +142,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
             build_augmenter(data.image_shape[0], config.augment, seed=config.seed),
         )
         train_model(data.train.images[:1])  # built, so that a backup can restore
+        runs.prepare(run_dir)  # inputs and weights loaded: now the folder
         runs.write_config(run_dir, dataclasses.asdict(config))
         runs.write_labels(run_dir, data.class_names)
         start = time.time()

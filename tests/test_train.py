@@ -1,7 +1,9 @@
 """train.py end to end on `shapes`: artefacts, resume, bad flags."""
 
+import errno
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -11,7 +13,8 @@ import pytest
 from conftest import REPO, TIN100, WEIGHTS, require
 
 import keras_attn
-from keras_attn import train_lib
+from keras_attn import checkpoints, runs, train_lib
+from keras_attn.cli import user_message
 from keras_attn.runs import read_history
 
 EXPECTED = (
@@ -217,6 +220,8 @@ def run_train(*args, timeout=300):
         (["--weights=/no/such/weights"], "does not exist"),
         (["--image_size=96"], "too small"),
         (["--dataset=folder:{tiny}", "--shots=5"], "--shots=5"),
+        (["--branches="], "--branches= is not valid: give a non-empty subset"),
+        (["--learning_rate=nan"], "--learning_rate must be a finite number"),
     ],
 )
 def test_train_script_bad_input_is_one_line(tmp_path, args, message):
@@ -230,9 +235,27 @@ def test_train_script_bad_input_is_one_line(tmp_path, args, message):
     args = [a.format(tiny=tiny) for a in args]
     result = run_train(*args, f"--run_dir={tmp_path / 'run'}", "--epochs=1")
     assert result.returncode == 2, result.stderr[-2000:]
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
+    # The error is all the user sees: no TensorFlow start-up log before it.
+    (error,) = result.stderr.strip().splitlines()
+    assert error.startswith("error:") and message in error, result.stderr[-2000:]
+    # A run that fails on its input leaves no run folder behind.
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_dir_that_cannot_be_a_run_folder(tmp_path, monkeypatch):
+    (tmp_path / "a_file").write_text("x")
+    for run_dir, message in (
+        (tmp_path / "a_file", "is a file, not a folder"),
+        (tmp_path / "a_file" / "run", "Cannot create --run_dir=.*a_file is a file"),
+    ):
+        result = run_train(f"--run_dir={run_dir}", "--epochs=1")
+        assert result.returncode == 2, result.stderr[-2000:]
+        (error,) = result.stderr.strip().splitlines()
+        assert re.search(message, error), error
+    # A folder without write permission (root ignores chmod, so simulated).
+    monkeypatch.setattr(runs.os, "access", lambda path, mode: False)
+    with pytest.raises(ValueError, match="Cannot write in .* \\(permission denied\\)"):
+        train_lib.train(small_config(tmp_path / "locked" / "run"))
 
 
 def test_train_script_unknown_attention_flag(tmp_path):
@@ -265,3 +288,75 @@ def test_fewshot_folder_with_pretrained_weights_runs(tmp_path):
     # Pretrained features on unseen classes: well above the 1% chance level.
     assert metrics["val_accuracy"] > 0.05
     assert len((run_dir / "labels.txt").read_text().split("\n")) == 101
+
+
+class FullDisk:
+    """`save_weights` that, once armed, writes half a file and fails with
+    ENOSPC for files under `folder`, as a full disk does."""
+
+    def __init__(self, folder):
+        self.real, self.folder, self.armed = keras.Model.save_weights, folder, False
+
+    def method(self):
+        def save_weights(model, filepath, *args, **kwargs):
+            if self.armed and str(filepath).startswith(str(self.folder)):
+                with open(filepath, "wb") as f:
+                    f.write(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+                raise OSError(errno.ENOSPC, "No space left on device", str(filepath))
+            return self.real(model, filepath, *args, **kwargs)
+
+        return save_weights
+
+
+class Arm(keras.callbacks.Callback):
+    def __init__(self, fault, at):
+        super().__init__()
+        self.fault, self.at = fault, at
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.fault.armed = epoch == self.at
+
+
+def test_full_disk_keeps_the_last_backup_and_the_run_resumes(tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    backup = run_dir / "backup" / "full"
+    fault = FullDisk(backup)
+    monkeypatch.setattr(keras.Model, "save_weights", fault.method())
+    config = small_config(run_dir, epochs=3, attention="none")
+    with pytest.raises(checkpoints.BackupError) as info:
+        train_lib.train(config, extra_callbacks=[Arm(fault, at=1)])
+    message = user_message(info.value)
+    assert "\n" not in message
+    assert "Could not write the resume backup after epoch 2" in message
+    assert "(epoch 1) is intact: free disk space and rerun the same command" in message
+    # Only the complete backup of epoch 1: no half-written file that looks valid.
+    assert sorted(os.listdir(backup)) == ["epoch-0001.weights.h5", "state.json"]
+    fault.armed = False
+    recorder = EpochRecorder()
+    train_lib.train(config, extra_callbacks=[recorder])
+    assert recorder.epochs == [1, 2]
+    np.testing.assert_array_equal(read_history(str(run_dir))["epoch"], [0, 1, 2])
+
+
+def test_damaged_backup_is_named_with_the_way_out(tmp_path):
+    config = small_config(tmp_path / "run", epochs=2, attention="none")
+    with pytest.raises(KeyboardInterrupt):
+        train_lib.train(config, extra_callbacks=[Crash(at=1)])
+    backup = tmp_path / "run" / "backup" / "full"
+    (backup / "epoch-0001.weights.h5").write_bytes(b"truncated")
+    with pytest.raises(checkpoints.BackupError) as info:
+        train_lib.train(config)
+    message = user_message(info.value)
+    assert f"The resume backup in {backup} cannot be read" in message
+    assert "delete that folder to restart" in message and "\n" not in message
+
+
+def test_disk_full_and_permission_errors_are_one_line():
+    full = OSError(errno.ENOSPC, "No space left on device", "/runs/x/model.keras")
+    assert user_message(full) == (
+        "No space left on the disk writing /runs/x/model.keras: free some space "
+        "and rerun the same command (a training run resumes from its last backup)."
+    )
+    denied = PermissionError(errno.EACCES, "Permission denied", "/srv/labels.txt")
+    assert user_message(denied).startswith("Permission denied: /srv/labels.txt;")
+    assert user_message(RuntimeError("a bug")) is None  # keeps its traceback
