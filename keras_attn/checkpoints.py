@@ -10,6 +10,7 @@ always the previous complete one or the new complete one.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -100,6 +101,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         weights = f"epoch-{epoch + 1:04d}.weights.h5"
         path = os.path.join(self.backup_dir, weights)
         try:
+            check_space(self.model, self.backup_dir)
             with io_utils.atomic_path(path, suffix=".weights.h5") as tmp:
                 self.model.save_weights(tmp)
             seeds = [np.asarray(v.numpy()).tolist() for v in _seed_states(self.model)]
@@ -108,12 +110,15 @@ class BackupAndRestore(keras.callbacks.Callback):
                 {"epoch": epoch + 1, "weights": weights, "seed_states": seeds},
             )
         except OSError as e:
-            kept = f"epoch {previous['epoch']}" if previous else "none yet"
+            kept = (
+                f"the last complete backup (epoch {previous['epoch']}) is intact"
+                if previous
+                else "no earlier backup of this phase to lose"
+            )
             raise BackupError(
                 f"Could not write the resume backup after epoch {epoch + 1} in "
-                f"{self.backup_dir} ({e.strerror or e}); the last complete backup "
-                f"({kept}) is intact: free disk space and rerun the same command "
-                "to resume."
+                f"{self.backup_dir} ({e.strerror or e}); {kept}: free disk space "
+                "and rerun the same command to resume."
             ) from None
         if previous and previous["weights"] != weights:
             old = os.path.join(self.backup_dir, previous["weights"])
@@ -126,6 +131,28 @@ class BackupAndRestore(keras.callbacks.Callback):
     @staticmethod
     def remove(backup_dir: str) -> None:
         shutil.rmtree(backup_dir, ignore_errors=True)
+
+
+# What an HDF5 weights file takes beyond the variables' bytes.
+SPARE_BYTES = 16 * 2**20
+
+
+def check_space(model, folder: str) -> None:
+    """Raises ENOSPC (an OSError) before writing `model`'s weights (and its
+    optimizer's) to `folder` when they cannot fit: h5py, asked to write to a
+    full disk, can crash the whole process instead of raising."""
+    variables = list(model.variables)
+    if getattr(model, "optimizer", None) is not None:
+        variables += list(model.optimizer.variables)
+    need = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+    os.makedirs(folder, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < need + SPARE_BYTES:
+        raise OSError(
+            errno.ENOSPC,
+            f"{(need + SPARE_BYTES) / 2**20:.0f} MB needed, {free / 2**20:.0f} MB free",
+            folder,
+        )
 
 
 def _seed_states(model) -> list:
@@ -156,6 +183,14 @@ class BestWeights(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is None or (self.best is not None and value <= self.best):
             return
+        try:
+            check_space(self.model, os.path.dirname(self.path))
+            with io_utils.atomic_path(self.path, suffix=".weights.h5") as tmp:
+                self.model.save_weights(tmp)
+        except OSError as e:
+            raise BackupError(
+                f"Could not write the best weights after epoch {epoch + 1} to "
+                f"{self.path} ({e.strerror or e}); the previous ones are intact: "
+                "free disk space and rerun the same command to resume."
+            ) from None
         self.best = float(value)
-        with io_utils.atomic_path(self.path, suffix=".weights.h5") as tmp:
-            self.model.save_weights(tmp)

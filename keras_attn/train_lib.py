@@ -30,7 +30,7 @@ import keras
 import numpy as np
 
 from keras_attn import devices, distribute, input_pipeline, io_utils, runs, visualize
-from keras_attn.checkpoints import BackupAndRestore, BestWeights
+from keras_attn.checkpoints import BackupAndRestore, BestWeights, check_space
 from keras_attn.data import Dataset, load_dataset
 from keras_attn.data.augment import build_augmenter, with_augmentation
 from keras_attn.models import classifier
@@ -333,6 +333,7 @@ def float32_model(model: keras.Model, config: TrainConfig, data: Dataset):
 
 def save_model(model: keras.Model, path: str) -> None:
     """Saves the clean model atomically (`.keras`, no optimizer state)."""
+    check_space(model, os.path.dirname(os.path.abspath(path)))
     with io_utils.atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
 
