@@ -337,6 +337,7 @@ def test_array_batches_cover_the_split_once_per_epoch(on_device):
     )
     epochs = []
     for _ in range(2):
+        data.on_epoch_begin()  # what Keras calls before each epoch
         batches = batches_of(data)
         assert [len(b[0]) for b in batches] == [4, 4, 2]
         images = np.concatenate([b[0] for b in batches])
@@ -346,8 +347,32 @@ def test_array_batches_cover_the_split_once_per_epoch(on_device):
         np.testing.assert_array_equal(np.sort(rows), np.arange(10))
         np.testing.assert_array_equal(one_hot.argmax(1), LABELS[rows])
         epochs.append(rows)
-        data.on_epoch_end()
     assert not np.array_equal(*epochs)  # a new order every epoch
+
+
+def _rows(batches) -> np.ndarray:
+    return np.concatenate([b[0][:, 0, 0, 0] for b in batches])
+
+
+def test_a_resumed_epoch_sees_the_uninterrupted_order():
+    """Epoch e's order depends on (seed, e) only, on both pipelines."""
+    whole = input_pipeline.ArrayBatches(IMAGES, LABELS, 3, 4, shuffle=True, seed=1)
+    resumed = input_pipeline.ArrayBatches(
+        IMAGES, LABELS, 3, 4, shuffle=True, seed=1, first_epoch=2
+    )
+    orders = []
+    for _ in range(3):
+        whole.on_epoch_begin()
+        orders.append(_rows(batches_of(whole)))
+    resumed.on_epoch_begin()
+    np.testing.assert_array_equal(_rows(batches_of(resumed)), orders[2])
+    assert len({tuple(o) for o in orders}) == 3
+    # tf.data: an endless stream, 3 batches an epoch.
+    stream = input_pipeline.tf_dataset(IMAGES, LABELS, 3, 4, True, seed=1)
+    later = input_pipeline.tf_dataset(IMAGES, LABELS, 3, 4, True, seed=1, first_epoch=2)
+    epochs = _rows(batches_of(stream.take(9))).reshape(3, 10)
+    np.testing.assert_array_equal(_rows(batches_of(later.take(3))), epochs[2])
+    assert len({tuple(o) for o in epochs}) == 3
 
 
 def test_even_batches_drop_the_remainder_and_pad_validation():

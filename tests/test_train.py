@@ -360,3 +360,14 @@ def test_disk_full_and_permission_errors_are_one_line():
     denied = PermissionError(errno.EACCES, "Permission denied", "/srv/labels.txt")
     assert user_message(denied).startswith("Permission denied: /srv/labels.txt;")
     assert user_message(RuntimeError("a bug")) is None  # keeps its traceback
+
+
+def test_weights_are_not_written_to_a_disk_without_room(tmp_path, monkeypatch):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1000)])
+    usage = checkpoints.shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(
+        checkpoints.shutil, "disk_usage", lambda p: usage._replace(free=2**20)
+    )
+    with pytest.raises(OSError, match="MB needed, 1 MB free") as info:
+        checkpoints.check_space(model, str(tmp_path))
+    assert info.value.errno == errno.ENOSPC
