@@ -41,6 +41,8 @@ import time
 
 from absl import app, flags
 
+from keras_attn import runs
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCE = os.path.join(REPO, "..", "shared", "data", "stanford_cars_fullres")
 FOLDERS = ("fullres", "phone", "many")
@@ -189,8 +191,7 @@ def bench_folder(name: str, path: str, env: dict, work: str) -> dict:
         args.append(f"--weights={flags.FLAGS.weights}")
         train = measure(args, dict(env, CI="1"))
         train.pop("output")
-        with open(os.path.join(run_dir, "metrics.json")) as f:
-            metrics = json.load(f)
+        metrics = runs.read_metrics(run_dir)
         row["train"] = {
             **train,
             "images_per_second": metrics["train_images_per_second"],
@@ -205,9 +206,9 @@ def _model_input(run_dir: str, env: dict) -> list[int]:
         "import sys, keras_attn; m = keras_attn.load_model(sys.argv[1]); "
         "print('RESULT', list(m.input_shape[1:]))"
     )
-    output = measure(
-        [sys.executable, "-c", code, os.path.join(run_dir, "model.keras")], env
-    )["output"]
+    output = measure([sys.executable, "-c", code, runs.path(run_dir, runs.MODEL)], env)[
+        "output"
+    ]
     (line,) = [x for x in output.splitlines() if x.startswith("RESULT ")]
     return json.loads(line[len("RESULT ") :])
 
@@ -287,7 +288,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, REPO)
     from keras_attn.cli import run_main
 
     app.run(run_main(main))

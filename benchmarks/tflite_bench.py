@@ -26,7 +26,7 @@ import tempfile  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from keras_attn import export_lib, io_utils  # noqa: E402
+from keras_attn import export_lib, io_utils, runs  # noqa: E402
 from keras_attn.cli import run_main  # noqa: E402
 
 flags.DEFINE_string("run", None, "Run folder (default: the newest one under runs/).")
@@ -75,7 +75,7 @@ def targets(report: dict) -> list[dict]:
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # TF logs each SavedModel step at INFO
-    run_dir = FLAGS.run or export_lib.latest_run()
+    run_dir = FLAGS.run or runs.latest_run()
     with tempfile.TemporaryDirectory() as tmp:
         config = export_lib.ExportConfig(
             run_dir=run_dir,

@@ -56,7 +56,7 @@ import keras
 import numpy as np
 
 from keras_attn import edge, io_utils, runs, tflite_metadata
-from keras_attn.runs import Run, latest_run, load_run  # noqa: F401  (export API)
+from keras_attn.runs import Run, load_run
 
 VARIANTS = ("fp32", "dynamic", "fp16", "int8")
 INT8_IO = ("uint8", "int8", "float32")

@@ -11,7 +11,9 @@ As a command, for run folders written by train.py:
 writes `attention_grid.png` (held-out images with the attention map
 overlaid), `pointing_game.json` for `shapes` runs (map maximum, map minimum
 and chance level), and `curves_compare.png` (both runs' training curves on
-one plot) into `--out` (default: the run folder).
+one plot) into `--out` (default: the run folder). It reads only the run
+folder (the held-out images it keeps, `runs.py`), so it works after the
+training data moved.
 """
 
 import json
