@@ -2,25 +2,30 @@
 
 Few-shot fine-tuning, attention maps you can look at, and quantised TFLite
 export. See README.md.
+
+Importing the package registers every class a keras-attn `model.keras`
+names (keras-hub's `ResNetBackbone`, our attention layers, `ResizeImages`,
+the optimizer), so after `import keras_attn` a plain
+`keras.saving.load_model(path)` loads it, as after `import keras_hub` for
+keras-hub models.
 """
+
+import keras_hub  # noqa: F401  (registers ResNetBackbone)
+
+from keras_attn import layers, models, optimizers  # noqa: F401  (register ours)
 
 __version__ = "0.1.0"
 
 
 def load_model(path: str):
-    """Loads a `.keras` file written by keras-attn.
+    """Loads a `.keras` file written by keras-attn, without its optimizer.
 
-    Importing keras-hub and our layers first registers every class the file
-    names; without that Keras reports a misleading "Functional could not be
-    deserialized".
+    `keras.saving.load_model(path)` works too after `import keras_attn`; this
+    adds one-line errors for a missing or damaged file.
     """
     import os
 
     import keras
-    import keras_hub  # noqa: F401  (registers ResNetBackbone)
-
-    import keras_attn.layers  # noqa: F401  (registers our layers)
-    import keras_attn.models  # noqa: F401  (registers ResizeImages)
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"No model file at {path}; pass a run's model.keras.")

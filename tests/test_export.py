@@ -381,9 +381,7 @@ def test_a_model_that_needs_flex_ops_is_refused_not_written(tmp_path):
     model = keras.Model(inputs, keras.layers.Dense(2)(x))
     images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), np.uint8)
     split = Split(images, np.zeros(4))
-    run = runs.Run(
-        str(tmp_path), model, {}, ["a", "b"], Samples(split, split, "val")
-    )
+    run = runs.Run(str(tmp_path), model, {}, ["a", "b"], Samples(split, split, "val"))
     logits = model.predict(images.astype("float32"), verbose=0)
     config = export_lib.ExportConfig(run_dir=str(tmp_path))
     entry = export_lib.export_tflite(

@@ -1,5 +1,7 @@
 """The classifier: shapes, preprocessing, backbone weights, round trips, maps."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -173,3 +175,50 @@ def test_imagenet_offline_tells_the_user_what_to_pass(monkeypatch):
         WeightsError, match="--weights=../shared/weights/resnet18_tin100"
     ):
         load_backbone("imagenet")
+
+
+@pytest.mark.parametrize(
+    "handle",
+    [
+        "hf://timm/resnet18.a1_in1k",
+        "kaggle://keras/resnetv1/keras/resnet_18_imagenet/3",
+        "resnet_18_imagenet",
+    ],
+)
+def test_keras_hub_handles_offline_give_the_imagenet_error(monkeypatch, handle):
+    import keras_hub
+
+    asked = []
+
+    def offline(preset, *args, **kwargs):
+        asked.append(preset)
+        raise ConnectionError("Failed to resolve 'huggingface.co'")
+
+    monkeypatch.setattr(keras_hub.models.ResNetBackbone, "from_preset", offline)
+    with pytest.raises(WeightsError, match=f"Could not download .*'{handle}'.*"):
+        load_backbone(handle)
+    assert asked == [handle]  # handed to keras-hub as it is
+
+
+def test_hf_handle_loads_through_keras_hub_with_a_mocked_download(monkeypatch):
+    """`hf://timm/resnet18.a1_in1k` goes through keras-hub's real Hugging Face
+    path; the download returns the files of the local timm checkpoint."""
+    import huggingface_hub
+
+    path = require(WEIGHTS)
+    downloads = []
+
+    def hf_hub_download(repo_id, filename, **kwargs):
+        downloads.append((repo_id, filename))
+        local = os.path.join(path, filename)
+        if not os.path.exists(local):
+            raise huggingface_hub.errors.EntryNotFoundError(f"{filename} not found")
+        return local
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
+    backbone = load_backbone("hf://timm/resnet18.a1_in1k")
+    assert ("timm/resnet18.a1_in1k", "model.safetensors") in downloads
+    np.testing.assert_allclose(
+        backbone.get_layer("conv1_conv").kernel.numpy(),
+        load_backbone(path).get_layer("conv1_conv").kernel.numpy(),
+    )

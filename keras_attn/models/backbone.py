@@ -1,12 +1,16 @@
 """The ResNet-18 backbone from keras-hub, with ImageNet, local or no weights.
 
 `load_backbone("imagenet")` asks keras-hub for the `resnet_18_imagenet` preset
-(a download); `load_backbone(PATH)` reads a local preset directory, either one
-written by `save_to_preset()` or a timm checkpoint (`config.json` +
-`model.safetensors`, e.g. `../shared/weights/resnet18_tin100`), which keras-hub
-converts offline; `load_backbone("none")` builds the same architecture with
-random weights. `load_backbone("auto")` takes the first that works of:
-`$KERAS_ATTN_WEIGHTS`, the ImageNet preset, a local mirror beside the checkout
+(a download); any other keras-hub handle goes to `ResNetBackbone.from_preset`
+as it is: a Hugging Face or Kaggle handle (`hf://timm/resnet18.a1_in1k`,
+`kaggle://keras/resnetv1/keras/resnet_18_imagenet`, a timm checkpoint is
+converted on the fly) or a built-in preset name; `load_backbone(PATH)` reads
+a local preset directory, either one written by `save_to_preset()` or a timm
+checkpoint (`config.json` + `model.safetensors`, e.g.
+`../shared/weights/resnet18_tin100`), which keras-hub converts offline;
+`load_backbone("none")` builds the same architecture with random weights.
+`load_backbone("auto")` takes the first that works of: `$KERAS_ATTN_WEIGHTS`,
+the ImageNet preset, a local mirror beside the checkout
 (`../shared/weights/resnet18_tin100`), random weights (with a warning).
 """
 
@@ -17,6 +21,8 @@ import os
 import keras_hub
 
 IMAGENET_PRESET = "resnet_18_imagenet"
+# Handles keras-hub downloads from (`from_preset` takes them as they are).
+REMOTE_SCHEMES = ("hf://", "kaggle://", "modelscope://", "gs://", "s3://")
 
 # ResNet-18 v1 with basic blocks: the architecture of `resnet_18_imagenet`.
 RESNET18_CONFIG = dict(
@@ -54,8 +60,9 @@ def load_backbone(weights: str = "none", dtype=None) -> keras_hub.models.ResNetB
 
     Args:
         weights: `"imagenet"` (keras-hub preset, needs the internet once),
-            `"none"` (random initialisation) or a local preset / timm
-            checkpoint directory.
+            `"none"` (random initialisation), a keras-hub handle or preset
+            name (`hf://...`, `kaggle://...`, `resnet_18_imagenet`) or a
+            local preset / timm checkpoint directory.
         dtype: dtype or dtype policy for the backbone's layers (default: the
             global policy).
     """
@@ -65,8 +72,19 @@ def load_backbone(weights: str = "none", dtype=None) -> keras_hub.models.ResNetB
         return keras_hub.models.ResNetBackbone(**RESNET18_CONFIG, dtype=dtype)
     if weights == "imagenet":
         return _from_preset(IMAGENET_PRESET, dtype, online=True)
+    if is_remote(weights):
+        return _from_preset(weights, dtype, online=True)
     _check_local_checkpoint(weights)
     return _from_preset(weights, dtype, online=False)
+
+
+def is_remote(weights: str) -> bool:
+    """Whether `weights` is a handle keras-hub downloads (not a local folder)."""
+    if weights.startswith(REMOTE_SCHEMES):
+        return True
+    return weights in keras_hub.models.ResNetBackbone.presets and not os.path.exists(
+        weights
+    )
 
 
 def resolve_auto_weights() -> str:
@@ -93,7 +111,8 @@ def _check_local_checkpoint(path: str) -> None:
     if not os.path.exists(path):
         raise WeightsError(
             f"--weights={path} does not exist. Pass a local keras-hub preset or "
-            "timm checkpoint directory, 'imagenet' or 'none'."
+            "timm checkpoint directory, a keras-hub handle (hf://..., "
+            "kaggle://...), 'imagenet' or 'none'."
         )
     if not os.path.isdir(path):
         raise WeightsError(
@@ -128,7 +147,8 @@ def _from_preset(preset: str, dtype, online: bool):
             raise WeightsError(
                 f"Could not download the keras-hub preset '{preset}' "
                 f"({type(e).__name__}); offline, pass a local checkpoint, e.g. "
-                "--weights=../shared/weights/resnet18_tin100, or --weights=none."
+                "--weights=../shared/weights/resnet18_tin100 (a timm or keras-hub "
+                "folder downloaded once), or --weights=none."
             ) from e
         raise WeightsError(
             f"Could not load backbone weights from --weights={preset}: "
