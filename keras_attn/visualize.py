@@ -66,43 +66,58 @@ def plot_attention(
     titles: list[str],
     path: str,
     boxes: np.ndarray | None = None,
-    columns: int = 8,
+    columns: int = 4,
 ) -> None:
-    """A grid of images (N, h, w, 3) with their maps (N, s, s) overlaid."""
+    """A grid of images (N, h, w, 3), each beside its attention map (N, s, s).
+
+    Left: the image as it is. Right: the same image in grey, so its colours
+    do not fight the map, under the map in a perceptually uniform colormap
+    (`inferno`: dark = low, bright = high) at 60 % opacity, with a colour
+    bar. Each map is stretched to its own range (maps often span a narrow
+    band, e.g. 0.3-0.65); the bar shows that range.
+    """
     plt = _pyplot()
     n = len(images)
     rows = int(np.ceil(n / columns))
     fig, axes = plt.subplots(
-        rows, columns, figsize=(2 * columns, 2.2 * rows), squeeze=False
+        rows, 2 * columns, figsize=(4.4 * columns, 2.4 * rows), squeeze=False
     )
     for ax in axes.ravel():
         ax.axis("off")
-    for i, ax in enumerate(axes.ravel()[:n]):
-        h, w = images[i].shape[:2]
-        ax.imshow(images[i].astype(np.uint8))
-        # Stretched per image: maps often span a narrow band (e.g. 0.3-0.65).
-        ax.imshow(
+    for i in range(n):
+        image_ax, map_ax = axes[i // columns, 2 * (i % columns) : 2 * (i % columns) + 2]
+        image = images[i].astype(np.uint8)
+        h, w = image.shape[:2]
+        grey = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114])
+        image_ax.imshow(image)
+        map_ax.imshow(grey, cmap="gray", vmin=0, vmax=255)
+        low = float(maps[i].min())
+        shown = map_ax.imshow(
             maps[i],
-            cmap="jet",
-            alpha=0.5,
+            cmap="inferno",
+            alpha=0.6,
             extent=(0, w, h, 0),
             interpolation="bilinear",
-            vmin=float(maps[i].min()),
-            vmax=max(float(maps[i].max()), float(maps[i].min()) + 1e-6),
+            vmin=low,
+            vmax=max(float(maps[i].max()), low + 1e-6),
         )
+        bar = fig.colorbar(shown, ax=map_ax, fraction=0.046, pad=0.02)
+        bar.ax.tick_params(labelsize=5)
         if boxes is not None:
             y0, x0, y1, x1 = boxes[i] * np.array([h, w, h, w])
-            ax.add_patch(
-                plt.Rectangle(
-                    (x0, y0),
-                    x1 - x0,
-                    y1 - y0,
-                    fill=False,
-                    edgecolor="white",
-                    linewidth=1.5,
+            for ax in (image_ax, map_ax):
+                ax.add_patch(
+                    plt.Rectangle(
+                        (x0, y0),
+                        x1 - x0,
+                        y1 - y0,
+                        fill=False,
+                        edgecolor="cyan",
+                        linewidth=1.2,
+                    )
                 )
-            )
-        ax.set_title(titles[i], fontsize=7)
+        image_ax.set_title(titles[i], fontsize=7)
+        map_ax.set_title("attention", fontsize=7)
     fig.tight_layout()
     _save(fig, path)
 
