@@ -70,6 +70,28 @@ flags.DEFINE_float(
 flags.DEFINE_string(
     "augment", None, "Augmentation recipe: default | flip | paper | none."
 )
+flags.DEFINE_enum(
+    "class_weight",
+    "none",
+    ["none", "balanced"],
+    "balanced: weigh each class's loss by n / (classes * its training count), "
+    "for imbalanced folders.",
+)
+flags.DEFINE_integer(
+    "early_stopping",
+    0,
+    "Stop after this many epochs without a better val accuracy (0: off); the "
+    "best epoch's weights are kept either way.",
+)
+flags.DEFINE_string(
+    "init_from",
+    None,
+    "A finished run folder to start from (same classes, image size and "
+    "attention), e.g. after adding images.",
+)
+flags.DEFINE_bool(
+    "tensorboard", False, "Log loss, accuracy and learning rate to RUN/tensorboard."
+)
 flags.DEFINE_integer("seed", 0, "Random seed (data sampling and initialisation).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
 flags.DEFINE_string("test_dir", None, "Class-subfolder tree used as the test split.")
@@ -129,6 +151,10 @@ def main(argv):
         freeze_epochs=FLAGS.freeze_epochs,
         backbone_lr_scale=FLAGS.backbone_lr_scale,
         augment=FLAGS.augment,
+        class_weight=FLAGS.class_weight,
+        early_stopping=FLAGS.early_stopping,
+        init_from=FLAGS.init_from,
+        tensorboard=FLAGS.tensorboard,
         resize=FLAGS.resize,
         seed=FLAGS.seed,
         data_dir=FLAGS.data_dir,

@@ -50,6 +50,8 @@ class ArrayBatches(keras.utils.PyDataset):
             a resumed run sees the orders the uninterrupted one would have.
         seed: seed of the order.
         first_epoch: the epoch `fit` starts at (a resumed run's).
+        sample_weights: (N,) per-image loss weights (class weights), returned
+            as a third element.
         drop_remainder: skip the last, partial batch.
         pad: pad the split to whole batches with zero images, returning
             per-image weights (0 for padding) as a third element.
@@ -74,6 +76,7 @@ class ArrayBatches(keras.utils.PyDataset):
         pad: bool = False,
         on_device: bool = False,
         first_epoch: int = 0,
+        sample_weights: np.ndarray | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -84,7 +87,7 @@ class ArrayBatches(keras.utils.PyDataset):
         self._epoch = first_epoch - 1  # `on_epoch_begin` moves to `first_epoch`
         self.drop_remainder = drop_remainder
         self.on_device = on_device
-        self._weights = None
+        self._weights = sample_weights
         if pad:
             images, labels, self._weights = pad_to_batches(images, labels, batch_size)
         self._one_hot = np.eye(num_classes, dtype="float32")[labels]  # (N, K)
@@ -126,6 +129,7 @@ def fit_data(
     even: bool = False,
     on_device: bool | str = "auto",
     first_epoch: int = 0,
+    sample_weights: np.ndarray | None = None,
 ):
     """What `fit` reads for one split on the current backend.
 
@@ -142,10 +146,19 @@ def fit_data(
         on_device: JAX/PyTorch only: True, False or `"auto"` (on a GPU/TPU when
             the split fits in `ON_DEVICE_MAX_BYTES`).
         first_epoch: the first epoch `fit` will run.
+        sample_weights: (N,) per-image loss weights of a training split.
     """
     if keras.backend.backend() == "tensorflow":
         return tf_dataset(
-            images, labels, num_classes, batch_size, training, seed, even, first_epoch
+            images,
+            labels,
+            num_classes,
+            batch_size,
+            training,
+            seed,
+            even,
+            first_epoch,
+            sample_weights,
         )
     if on_device == "auto":
         on_device = (
@@ -162,6 +175,7 @@ def fit_data(
         pad=even and not training,
         on_device=bool(on_device),
         first_epoch=first_epoch,
+        sample_weights=sample_weights,
         # Device gathers are asynchronous already; host gathers get threads.
         workers=1 if on_device else 2,
         max_queue_size=8,
@@ -177,6 +191,7 @@ def tf_dataset(
     seed: int = 0,
     even: bool = False,
     first_epoch: int = 0,
+    sample_weights: np.ndarray | None = None,
 ):
     """The `tf.data` pipeline: shuffled indices -> batch -> gather -> prefetch.
 
@@ -188,7 +203,7 @@ def tf_dataset(
     import tensorflow as tf
 
     labels = np.asarray(labels)
-    weights = None
+    weights = sample_weights
     if even and not training:
         images, labels, weights = pad_to_batches(images, labels, batch_size)
     tensors = {"one_hot": tf.constant(np.eye(num_classes, dtype="float32")[labels])}

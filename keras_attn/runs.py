@@ -11,8 +11,11 @@ keras_attn spells these file names:
     metrics.json     results of the kept model
     samples.npz      images the run keeps (below)
     curves.png  attention.png
+    README.md        the model card (`model_card.py`)
     checkpoints/best.weights.h5   the best epoch so far (while training)
     backup/          the state a killed run resumes from (while training)
+    tensorboard/     `--tensorboard` logs
+    eval/<model>-<data>/  what `evaluate.py` writes
     export/          what `export.py` writes
 
 The folder stands on its own: `samples.npz` holds, at the stored size and
@@ -47,6 +50,9 @@ ATTENTION = "attention.png"
 BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
 BACKUP = "backup"
 EXPORT = "export"
+TENSORBOARD = "tensorboard"
+EVAL = "eval"
+MODEL_CARD = "README.md"
 
 CALIBRATION_IMAGES = 100
 HELD_OUT_IMAGES = 500

@@ -19,6 +19,7 @@ from keras_attn.layers import ATTENTION_NAMES, BRANCHES
 from keras_attn.recipes import get_recipe
 
 MIXED_PRECISION = ("off", "bfloat16", "float16", "auto")
+CLASS_WEIGHTS = ("none", "balanced")
 JIT_COMPILE = ("auto", "on", "off")
 
 
@@ -43,6 +44,10 @@ class TrainConfig:
     freeze_epochs: int | None = None
     backbone_lr_scale: float | None = None
     augment: str | None = None
+    class_weight: str = "none"
+    early_stopping: int = 0
+    init_from: str | None = None
+    tensorboard: bool = False
     resize: str = "crop"
     seed: int = 0
     data_dir: str | None = None
@@ -74,6 +79,12 @@ class TrainConfig:
         _one_of("mixed_precision", self.mixed_precision, MIXED_PRECISION)
         _one_of("jit_compile", self.jit_compile, JIT_COMPILE)
         _one_of("resize", self.resize, RESIZE_MODES)
+        _one_of("class_weight", self.class_weight, CLASS_WEIGHTS)
+        if self.early_stopping < 0:
+            raise ValueError(
+                "--early_stopping is a patience in epochs (0: off). Received: "
+                f"{self.early_stopping}"
+            )
         if self.branches is not None:
             unknown = [b for b in self.branches if b not in BRANCHES]
             if unknown or not self.branches:

@@ -22,20 +22,27 @@ local device (`distribute.py`); `jit_compile="auto"` lets Keras choose XLA
 
 import dataclasses
 import json
-import math
 import os
 import time
 
 import keras
 import numpy as np
 
-from keras_attn import devices, distribute, input_pipeline, io_utils, runs, visualize
+from keras_attn import (
+    devices,
+    distribute,
+    evaluate_lib,
+    input_pipeline,
+    io_utils,
+    runs,
+    visualize,
+)
 from keras_attn.checkpoints import BackupAndRestore, BestWeights, check_space
 from keras_attn.data import Dataset, load_dataset
 from keras_attn.data.augment import build_augmenter, with_augmentation
 from keras_attn.models import classifier
 from keras_attn.models.backbone import load_backbone, resolve_auto_weights
-from keras_attn.optimizers import ScaledAdamW
+from keras_attn.optimizers import LogLearningRate, ScaledAdamW, WarmupCosine
 from keras_attn.train_config import (  # noqa: F401  (the names train.py uses)
     JIT_COMPILE,
     MIXED_PRECISION,
@@ -43,19 +50,6 @@ from keras_attn.train_config import (  # noqa: F401  (the names train.py uses)
     check_resumable,
     default_run_dir,
 )
-
-
-def lr_schedule(base_lr: float, epochs: int, warmup_epochs: int):
-    """Linear warm-up for `warmup_epochs`, then cosine decay to 0 (per epoch)."""
-
-    def schedule(epoch: int, lr=None) -> float:
-        if epoch < warmup_epochs:
-            return base_lr * (epoch + 1) / warmup_epochs
-        span = max(1, epochs - warmup_epochs)
-        progress = (epoch - warmup_epochs) / span
-        return 0.5 * base_lr * (1 + math.cos(math.pi * progress))
-
-    return schedule
 
 
 def set_mixed_precision(mode: str) -> str:
@@ -87,9 +81,15 @@ def build_model(config: TrainConfig, data: Dataset, backbone=None) -> keras.Mode
 
 
 def compile_for_training(
-    train_model: keras.Model, model: keras.Model, config: TrainConfig, frozen: bool
+    train_model: keras.Model,
+    model: keras.Model,
+    config: TrainConfig,
+    frozen: bool,
+    learning_rate=None,
 ) -> None:
-    """Compiles `train_model` with AdamW; backbone weights at a scaled rate."""
+    """Compiles `train_model` with AdamW (at `learning_rate`, a rate or a
+    schedule; default `config.learning_rate`); backbone weights at a scaled
+    rate."""
     classifier.set_backbone_trainable(model, not frozen)
     scale = 1.0 if frozen else config.backbone_lr_scale
     backbone = classifier.get_backbone(model)
@@ -97,7 +97,7 @@ def compile_for_training(
         {v.path: scale for v in backbone.trainable_variables} if scale != 1 else {}
     )
     optimizer = ScaledAdamW(
-        learning_rate=config.learning_rate,
+        learning_rate=config.learning_rate if learning_rate is None else learning_rate,
         weight_decay=config.weight_decay,
         lr_multipliers=multipliers,
     )
@@ -108,7 +108,8 @@ def compile_for_training(
         optimizer=optimizer,
         loss=loss,
         # Weighted: the padding of an evenly split validation set weighs 0
-        # (input_pipeline.pad_to_batches). Without weights it is plain accuracy.
+        # (input_pipeline.pad_to_batches); with --class_weight, training
+        # accuracy is class-weighted. Without weights it is plain accuracy.
         weighted_metrics=["accuracy"],
         jit_compile={"auto": "auto", "on": True, "off": False}[config.jit_compile],
         steps_per_execution=config.steps_per_execution,
@@ -125,6 +126,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
     check_resumable(run_dir, config)
     runs.check_writable(run_dir)
     data, weights = _load_inputs(config)
+    per_class = class_weights(config.class_weight, data)
     keras.utils.set_random_seed(config.seed)
     precision = set_mixed_precision(config.mixed_precision)
     done_epochs = len(runs.read_history(run_dir).get("epoch", []))
@@ -137,16 +139,26 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
             f"{replicas} replica(s), precision {precision}"
         )
         model = build_model(config, data, load_backbone(weights))
+        if config.init_from:
+            init_from(model, config.init_from, data)
         train_model = with_augmentation(
             model,
             build_augmenter(data.image_shape[0], config.augment, seed=config.seed),
         )
         train_model(data.train.images[:1])  # built, so that a backup can restore
         runs.prepare(run_dir)  # inputs and weights loaded: now the folder
-        runs.write_config(run_dir, dataclasses.asdict(config))
+        # Every flag, plus the class weights they gave (derived, not a flag).
+        weights_of = None
+        if per_class is not None:
+            weights_of = dict(zip(data.class_names, per_class.round(4), strict=True))
+        runs.write_config(
+            run_dir, {**dataclasses.asdict(config), "class_weights": weights_of}
+        )
         runs.write_labels(run_dir, data.class_names)
         start = time.time()
-        _fit_phases(train_model, model, config, data, run_dir, extra_callbacks)
+        stopped = _fit_phases(
+            train_model, model, config, data, per_class, run_dir, extra_callbacks
+        )
         seconds = time.time() - start
         best_path = runs.path(run_dir, runs.BEST_WEIGHTS)
         if os.path.exists(best_path):
@@ -157,9 +169,16 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
         raise FloatingPointError(
             f"Training diverged (loss is NaN); lower --learning_rate. Run: {run_dir}"
         )
-    metrics = evaluate(model, data, config.batch_size)
+    metrics, probs = evaluate(model, data, config.batch_size)
     metrics.update(
         epochs=len(history.get("epoch", [])),
+        early_stopping={
+            "patience": config.early_stopping,
+            "stopped_epoch": None if stopped is None else stopped + 1,
+            "best_epoch": int(np.argmax(history["val_accuracy"])) + 1
+            if history
+            else None,
+        },
         best_val_accuracy=float(history["val_accuracy"].max()) if history else None,
         last_val_accuracy=float(history["val_accuracy"][-1]) if history else None,
         train_seconds=round(seconds, 1),
@@ -182,6 +201,16 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
     save_model(float32_model(model, config, data), runs.path(run_dir, runs.MODEL))
     runs.write_metrics(run_dir, metrics)
     write_figures(model, samples, data.class_names, run_dir, config.visualize_count)
+    split_name, held_out = data.held_out
+    if len(held_out):  # the report evaluate.py writes, for the held-out split
+        evaluate_lib.write_report(
+            os.path.join(runs.path(run_dir, runs.EVAL), f"{runs.MODEL}-{split_name}"),
+            probs[split_name],
+            held_out,
+            data.class_names,
+            os.path.abspath(runs.path(run_dir, runs.MODEL)),
+            {"kind": "split", "dataset": config.dataset, "split": split_name},
+        )
     BackupAndRestore.remove(runs.path(run_dir, runs.BACKUP))
     print(json.dumps(metrics, indent=2))
     print(f"Run folder: {run_dir}")
@@ -218,14 +247,17 @@ def _fit_phases(
     model: keras.Model,
     config: TrainConfig,
     data: Dataset,
+    per_class: np.ndarray | None,
     run_dir: str,
     extra_callbacks: list | None = None,
-) -> None:
-    """Fits the frozen-backbone phase (if any), then the full one.
+) -> int | None:
+    """Fits the frozen-backbone phase (if any), then the full one; returns the
+    epoch early stopping stopped at (None if it did not).
 
     A resumed run goes on from each phase's backup, which stays until the
     run is done: a phase that has finished restores its final state (and
-    fits no epoch), so the next phase starts from it as it would have.
+    fits no epoch), so the next phase starts from it as it would have. The
+    learning rate follows one warm-up + cosine curve per step across phases.
     """
     history = runs.read_history(run_dir)
     best_val = float(history["val_accuracy"].max()) if history else None
@@ -236,6 +268,9 @@ def _fit_phases(
         config.batch_size,
         training=False,
         even=config.distribute,
+    )
+    steps = input_pipeline.steps_per_epoch(
+        len(data.train), config.batch_size, config.distribute
     )
     phases = [
         ("frozen", 0, config.freeze_epochs),
@@ -254,17 +289,29 @@ def _fit_phases(
             seed=config.seed,
             even=config.distribute,
             first_epoch=backup.epoch() or first,
+            sample_weights=None if per_class is None else per_class[data.train.labels],
         )
-        compile_for_training(train_model, model, config, frozen=phase == "frozen")
-        # The backup comes after the history and the best weights: once it
-        # says an epoch is done, everything that epoch writes is on disk.
+        schedule = WarmupCosine(
+            config.learning_rate,
+            total_steps=config.epochs * steps,
+            warmup_steps=config.warmup_epochs * steps,
+            offset=first * steps,
+        )
+        compile_for_training(
+            train_model, model, config, phase == "frozen", learning_rate=schedule
+        )
         best = BestWeights(runs.path(run_dir, runs.BEST_WEIGHTS), best=best_val)
+        stopping = None
+        if config.early_stopping:
+            stopping = ResumableEarlyStopping(config.early_stopping, run_dir)
+        # Logged values first; the backup last: once it says an epoch is done,
+        # everything that epoch writes is on disk.
         callbacks = [
-            keras.callbacks.LearningRateScheduler(
-                lr_schedule(config.learning_rate, config.epochs, config.warmup_epochs)
-            ),
+            LogLearningRate(),
             best,
             keras.callbacks.TerminateOnNaN(),
+            *([stopping] if stopping else []),
+            *([_tensorboard(run_dir)] if config.tensorboard else []),
             keras.callbacks.CSVLogger(runs.path(run_dir, runs.HISTORY), append=True),
             backup,
             *(extra_callbacks or []),
@@ -273,17 +320,87 @@ def _fit_phases(
             train_data,
             epochs=last,
             initial_epoch=first,
-            steps_per_epoch=input_pipeline.steps_per_epoch(
-                len(data.train), config.batch_size, config.distribute
-            ),
+            steps_per_epoch=steps,
             validation_data=validation,
             callbacks=callbacks,
             shuffle=False,  # `train_data` draws a new order every epoch
             verbose=2 if os.environ.get("CI") else "auto",
         )
         best_val = best.best
+        if stopping is not None and stopping.stopped_epoch:
+            return stopping.stopped_epoch
         if train_model.stop_training:  # TerminateOnNaN
             break
+    return None
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """`EarlyStopping` on validation accuracy whose patience counts the epochs
+    a killed run already logged, so a resumed run stops where it would have."""
+
+    def __init__(self, patience: int, run_dir: str):
+        super().__init__(monitor="val_accuracy", mode="max", patience=patience)
+        self.run_dir = run_dir
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        values = runs.read_history(self.run_dir).get("val_accuracy")
+        if values is not None and len(values):
+            self.best_epoch = int(np.argmax(values))  # the first best, as Keras
+            self.best = float(values[self.best_epoch])
+            self.wait = len(values) - 1 - self.best_epoch
+
+
+def _tensorboard(run_dir: str) -> keras.callbacks.Callback:
+    return keras.callbacks.TensorBoard(
+        log_dir=runs.path(run_dir, runs.TENSORBOARD), write_graph=False
+    )
+
+
+def class_weights(mode: str, data: Dataset) -> np.ndarray | None:
+    """Per-class loss weights: `none`, or `balanced` (n / (K * n_c), scikit-
+    learn's rule, from the training split's counts)."""
+    if mode == "none":
+        return None
+    counts = np.bincount(data.train.labels, minlength=data.num_classes)
+    if (counts == 0).any():
+        empty = data.class_names[int(np.argmin(counts))]
+        raise ValueError(
+            f"--class_weight=balanced needs training images of every class; "
+            f"class {empty!r} has none. Add images or remove the class."
+        )
+    return len(data.train) / (data.num_classes * counts)
+
+
+def init_from(model: keras.Model, run_dir: str, data: Dataset) -> None:
+    """Starts `model` from a finished run's weights (same classes, input size
+    and architecture), for users who add images and train again."""
+    runs.require(run_dir, runs.MODEL, runs.LABELS)
+    labels = runs.read_labels(run_dir)
+    if labels != list(data.class_names):
+        missing = sorted(set(labels) - set(data.class_names))
+        extra = sorted(set(data.class_names) - set(labels))
+        raise ValueError(
+            f"--init_from={run_dir} has other classes (the data lacks "
+            f"{missing[:5]}, adds {extra[:5]}); continue from a run on the same "
+            "classes."
+        )
+    from keras_attn import load_model
+
+    source = load_model(runs.path(run_dir, runs.MODEL))
+    if tuple(source.input_shape[1:]) != tuple(model.input_shape[1:]):
+        raise ValueError(
+            f"--init_from={run_dir} takes {tuple(source.input_shape[1:])} images, "
+            f"this run stores {tuple(model.input_shape[1:])}; pass the same "
+            "--image_size and --resize."
+        )
+    try:
+        model.set_weights(source.get_weights())
+    except ValueError:
+        raise ValueError(
+            f"--init_from={run_dir} is another architecture ({source.name} vs "
+            f"{model.name}); pass the same --attention and --branches."
+        ) from None
 
 
 def predict_logits(model: keras.Model, images, batch_size: int) -> np.ndarray:
@@ -294,22 +411,26 @@ def predict_logits(model: keras.Model, images, batch_size: int) -> np.ndarray:
     return np.asarray(model.predict(batches, verbose=0), np.float64)
 
 
-def evaluate(model: keras.Model, data: Dataset, batch_size: int) -> dict:
-    """Accuracy and loss of the clean model on val and (if present) test."""
-    metrics = {}
+def evaluate(
+    model: keras.Model, data: Dataset, batch_size: int
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """Accuracy and loss of the clean model on val and (if present) test;
+    returns them and the probabilities per split."""
+    metrics, probs = {}, {}
     for split_name, split in (("val", data.val), ("test", data.test)):
         if split is None or len(split.labels) == 0:
             continue
         logits = predict_logits(model, split.images, batch_size)
         log_probs = logits - logits.max(1, keepdims=True)
         log_probs -= np.log(np.exp(log_probs).sum(1, keepdims=True))
+        probs[split_name] = np.exp(log_probs)
         metrics[f"{split_name}_accuracy"] = float(
             (logits.argmax(1) == split.labels).mean()
         )
         metrics[f"{split_name}_loss"] = float(
             -log_probs[np.arange(len(split.labels)), split.labels].mean()
         )
-    return metrics
+    return metrics, probs
 
 
 def float32_model(model: keras.Model, config: TrainConfig, data: Dataset):

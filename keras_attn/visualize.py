@@ -24,7 +24,7 @@ import numpy as np
 from keras_attn import io_utils, runs
 
 
-def _pyplot():
+def pyplot():
     try:
         import matplotlib
     except ImportError as e:  # pragma: no cover - a declared dependency
@@ -37,7 +37,7 @@ def _pyplot():
 
 def plot_curves(histories: dict[str, dict[str, np.ndarray]], path: str) -> None:
     """Loss and accuracy per epoch for one or more runs (label -> history)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for label, h in histories.items():
         epochs = h["epoch"] + 1
@@ -57,7 +57,7 @@ def plot_curves(histories: dict[str, dict[str, np.ndarray]], path: str) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_attention(
@@ -76,7 +76,7 @@ def plot_attention(
     bar. Each map is stretched to its own range (maps often span a narrow
     band, e.g. 0.3-0.65); the bar shows that range.
     """
-    plt = _pyplot()
+    plt = pyplot()
     n = len(images)
     rows = int(np.ceil(n / columns))
     fig, axes = plt.subplots(
@@ -119,7 +119,7 @@ def plot_attention(
         image_ax.set_title(titles[i], fontsize=7)
         map_ax.set_title("attention", fontsize=7)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def pointing_game(maps: np.ndarray, boxes: np.ndarray) -> float:
@@ -138,8 +138,8 @@ def pointing_game(maps: np.ndarray, boxes: np.ndarray) -> float:
     return float(hit.mean())
 
 
-def _save(fig, path: str) -> None:
-    plt = _pyplot()
+def save_figure(fig, path: str) -> None:
+    plt = pyplot()
     with io_utils.atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 
 import keras
 import numpy as np
@@ -15,6 +16,7 @@ from conftest import REPO, TIN100, WEIGHTS, require
 import keras_attn
 from keras_attn import checkpoints, runs, train_lib
 from keras_attn.cli import user_message
+from keras_attn.optimizers import WarmupCosine
 from keras_attn.runs import read_history
 
 EXPECTED = (
@@ -83,13 +85,44 @@ def test_run_artefacts_are_consistent(shapes_run):
     assert metrics["val_accuracy"] == pytest.approx(metrics["best_val_accuracy"])
 
 
-def test_lr_schedule_warms_up_then_decays():
-    schedule = train_lib.lr_schedule(1.0, epochs=10, warmup_epochs=2)
-    values = [schedule(e) for e in range(10)]
-    assert values[:2] == [0.5, 1.0]
-    assert values[2] == pytest.approx(1.0)
-    assert all(a > b for a, b in zip(values[2:], values[3:], strict=False))
-    assert values[-1] == pytest.approx(0.5 * (1 + np.cos(np.pi * 7 / 8)))
+def test_learning_rate_moves_every_step_on_one_warmup_cosine_curve():
+    schedule = WarmupCosine(1.0, total_steps=100, warmup_steps=10)
+    rates = [float(schedule(step)) for step in range(100)]
+    np.testing.assert_allclose(rates[:10], np.arange(1, 11) / 10, rtol=1e-6)
+    assert all(a > b for a, b in zip(rates[10:], rates[11:], strict=False))
+    assert rates[55] == pytest.approx(0.5 * (1 + np.cos(np.pi * 45 / 90)), rel=1e-5)
+    # A later phase (new optimizer, step count back at 0) goes on on the curve.
+    later = WarmupCosine(1.0, total_steps=100, warmup_steps=10, offset=40)
+    assert float(later(5)) == pytest.approx(rates[45], rel=1e-6)
+    again = WarmupCosine.from_config(later.get_config())
+    assert float(again(5)) == pytest.approx(rates[45], rel=1e-6)
+
+
+class StepRates(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.rates = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        rate = self.model.optimizer.learning_rate
+        self.rates.append(float(keras.ops.convert_to_numpy(rate)))
+
+
+def test_run_rate_follows_the_steps_and_history_logs_it(tmp_path):
+    recorder = StepRates()
+    run_dir = tmp_path / "run"
+    train_lib.train(
+        small_config(run_dir, epochs=2, warmup_epochs=1, attention="none"),
+        extra_callbacks=[recorder],
+    )
+    # 40 images, batch 8: 5 steps an epoch; warm-up over the first 5.
+    expected = [float(WarmupCosine(1e-3, 10, 5)(step)) for step in range(10)]
+    np.testing.assert_allclose(recorder.rates, expected, rtol=1e-5)
+    assert len(set(np.round(recorder.rates, 9))) == 10  # a new rate every step
+    history = read_history(str(run_dir))
+    np.testing.assert_allclose(
+        history["learning_rate"], [expected[5], float(WarmupCosine(1e-3, 10, 5)(10))]
+    )
 
 
 class Crash(keras.callbacks.Callback):
@@ -371,3 +404,120 @@ def test_weights_are_not_written_to_a_disk_without_room(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="MB needed, 1 MB free") as info:
         checkpoints.check_space(model, str(tmp_path))
     assert info.value.errno == errno.ENOSPC
+
+
+def test_keras_load_model_works_after_import_keras_attn(shapes_run):
+    code = (
+        "import sys, keras, keras_attn\n"
+        "model = keras.saving.load_model(sys.argv[1])\n"
+        "print(model.output_shape)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(shapes_run / "model.keras")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("(None, 10)")
+
+
+def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path):
+    run_dir = tmp_path / "run"
+    # A rate of ~0 after the warm-up: val accuracy stops improving at once.
+    config = small_config(
+        run_dir, epochs=6, early_stopping=1, attention="none", learning_rate=1e-9
+    )
+    train_lib.train(config)
+    history = read_history(str(run_dir))
+    metrics = runs.read_metrics(str(run_dir))
+    stopping = metrics["early_stopping"]
+    assert stopping["patience"] == 1 and len(history["epoch"]) < 6
+    assert stopping["stopped_epoch"] == len(history["epoch"])
+    best = int(np.argmax(history["val_accuracy"]))
+    assert stopping["best_epoch"] == best + 1
+    assert metrics["val_accuracy"] == pytest.approx(history["val_accuracy"][best])
+
+
+def test_class_weight_balanced_weighs_rare_classes_up(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "data"
+    for name, count in (("common", 12), ("rare", 3)):
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            Image.new("RGB", (8, 8), (i * 20, 0, 0)).save(root / name / f"{i}.png")
+    config = small_config(
+        tmp_path / "run",
+        dataset=f"folder:{root}",
+        shots=None,
+        val_shots=1,
+        epochs=1,
+        attention="none",
+        class_weight="balanced",
+    )
+    train_lib.train(config)
+    saved = runs.read_config(str(tmp_path / "run"))
+    # 13 training images (11 + 2): n / (K * n_c).
+    assert saved["class_weights"] == pytest.approx(
+        {"common": 13 / (2 * 11), "rare": 13 / (2 * 2)}, abs=1e-4
+    )
+    data = types.SimpleNamespace(
+        train=types.SimpleNamespace(labels=np.array([0, 0, 0])),
+        num_classes=2,
+        class_names=["a", "b"],
+    )
+    with pytest.raises(ValueError, match="class 'b' has none"):
+        train_lib.class_weights("balanced", data)
+
+
+def test_init_from_starts_from_a_finished_run(shapes_run, tmp_path):
+    config = small_config(tmp_path / "run", epochs=1, init_from=str(shapes_run))
+    recorder = FirstLoss()
+    train_lib.train(config, extra_callbacks=[recorder])
+    fresh = FirstLoss()
+    train_lib.train(small_config(tmp_path / "fresh", epochs=1), extra_callbacks=[fresh])
+    assert recorder.loss < fresh.loss  # it starts from trained weights
+    from keras_attn.models import build_classifier
+
+    labels = runs.read_labels(str(shapes_run))
+    other_size = build_classifier(len(labels), (32, 32, 3), 128, "unified")
+    data = types.SimpleNamespace(class_names=labels)
+    with pytest.raises(ValueError, match=r"takes \(64, 64, 3\) images.*same --image"):
+        train_lib.init_from(other_size, str(shapes_run), data)
+    data = types.SimpleNamespace(class_names=[*labels[:-1], "hexagon"])
+    with pytest.raises(ValueError, match=r"other classes .*lacks \['crescent'\]"):
+        train_lib.init_from(other_size, str(shapes_run), data)
+    wrong = small_config(
+        tmp_path / "wrong", epochs=1, attention="se", init_from=str(shapes_run)
+    )
+    with pytest.raises(ValueError, match="another architecture"):
+        train_lib.train(wrong)
+    assert not (tmp_path / "wrong").exists()
+
+
+class FirstLoss(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if not hasattr(self, "loss"):
+            self.loss = float(logs["loss"])
+
+
+def test_tensorboard_logs_the_scalars(tmp_path):
+    run_dir = tmp_path / "run"
+    train_lib.train(small_config(run_dir, epochs=1, attention="none", tensorboard=True))
+    events = [
+        os.path.join(root, f)
+        for root, _, files in os.walk(run_dir / "tensorboard")
+        for f in files
+        if "tfevents" in f
+    ]
+    assert events
+    import tensorflow as tf
+
+    tags = {
+        value.tag
+        for path in events
+        for event in tf.compat.v1.train.summary_iterator(path)
+        for value in event.summary.value
+    }
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= tags, tags

@@ -1,0 +1,208 @@
+"""Evaluating a run's model, or any file exported from it, on labelled images.
+
+`evaluate(EvalConfig(run_dir=...))` is what `evaluate.py` calls. The same
+code scores `model.keras` and every `.tflite` (through `edge`, as
+`predict.py` runs them), on one of:
+
+- `split` (default): the run's test split, else its validation split,
+  reloaded from the run's dataset with the run's settings;
+- `sample`: the held-out images the run folder keeps (`runs.py`), the same
+  images `export.py` checks its files on, so the top-1 here equals
+  `export/report.json`'s for each file; works without the training data;
+- `folder:PATH`: any class-subfolder tree (`PATH/<class>/<image>`, or its
+  `test/` split) with the model's classes, stored as the run stored images.
+
+It writes `RUN/eval/<model file>-<data>/`: `report.json` (top-1, top-5, mean
+loss, macro and per-class precision / recall / F1, the most confused pairs,
+how many and which images, the model file and the data source),
+`per_class.csv`, `confusion.png` and `errors.png` (`eval_plots.py`).
+`train.py` writes the same report for its held-out split at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+
+import numpy as np
+
+from keras_attn import edge, io_utils, metrics, runs
+from keras_attn.data import Split, load_dataset
+from keras_attn.data import folder as folder_lib
+
+REPORT = "report.json"
+PER_CLASS = "per_class.csv"
+CONFUSION = "confusion.png"
+ERRORS = "errors.png"
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """What to evaluate, on what (the flags of `evaluate.py`)."""
+
+    run_dir: str
+    model: str | None = None  # default: the run's model.keras
+    data: str = "split"  # split | sample | folder:PATH
+    batch_size: int = 32
+    out_dir: str | None = None  # default: RUN/eval/<model>-<data>
+
+
+def held_out_data(
+    run_dir: str, source: str, input_size: tuple[int, int]
+) -> tuple[str, Split, dict]:
+    """The labelled images `source` names, for a model taking `input_size`
+    images: `(name, split, description)`."""
+    config = runs.read_config(run_dir)
+    labels = runs.read_labels(run_dir)
+    if source == "sample":
+        if not os.path.exists(runs.path(run_dir, runs.SAMPLES)):
+            raise FileNotFoundError(
+                f"{run_dir} keeps no image sample ({runs.SAMPLES}); pass "
+                "--data=split or --data=folder:PATH."
+            )
+        samples = runs.read_samples(run_dir)
+        return (
+            "sample",
+            samples.held_out,
+            {"kind": "sample", "file": runs.SAMPLES, "split": samples.held_out_split},
+        )
+    if source == "split":
+        return _run_split(run_dir, config, labels)
+    if source.startswith("folder:") and len(source) > len("folder:"):
+        return _folder(source[len("folder:") :], config, labels, input_size)
+    raise ValueError(f"--data={source} is not split, sample or folder:PATH.")
+
+
+def _run_split(run_dir: str, config: dict, labels: list[str]):
+    options = dict(
+        shots=config.get("shots"),
+        val_shots=config.get("val_shots"),
+        seed=config.get("seed", 0),
+        data_dir=config.get("data_dir"),
+        image_size=config.get("image_size", 224),
+        resize=config.get("resize", "crop"),
+        test_dir=config.get("test_dir"),
+        cache_dir=config.get("cache_dir"),
+    )
+    try:
+        data = load_dataset(config["dataset"], **options)
+    except (ValueError, OSError) as e:
+        raise ValueError(
+            f"The run's data ({config['dataset']}) cannot be loaded here "
+            f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); pass "
+            "--data=sample (the held-out images the run keeps) or "
+            "--data=folder:PATH."
+        ) from None
+    if list(data.class_names) != labels:
+        raise ValueError(
+            f"The classes of {config['dataset']} no longer match the run's "
+            "labels.txt; the data changed since training: pass --data=sample."
+        )
+    name, split = data.held_out
+    if not len(split):
+        raise ValueError(
+            f"The run's data ({config['dataset']}) has no test or validation "
+            "images; pass --data=sample or --data=folder:PATH."
+        )
+    return name, split, {"kind": "split", "dataset": config["dataset"], "split": name}
+
+
+def _folder(path: str, config: dict, labels: list[str], input_size):
+    roots = folder_lib.split_roots(path)
+    root = roots.get("test", roots["train"])
+    found = folder_lib.class_dirs(root) if os.path.isdir(root) else []
+    if found != labels:
+        missing = sorted(set(labels) - set(found))
+        extra = sorted(set(found) - set(labels))
+        raise ValueError(
+            f"--data=folder:{path} has other classes than the model: missing "
+            f"{missing[:5]}{' ...' if len(missing) > 5 else ''}, extra "
+            f"{extra[:5]}{' ...' if len(extra) > 5 else ''}; use a folder with "
+            "the classes of the run's labels.txt."
+        )
+    _, split, _, _, _ = folder_lib.load_folder(
+        root,
+        image_size=int(input_size[0]),
+        resize=config.get("resize", "crop"),
+        val_fraction=0.0,
+        cache_dir=config.get("cache_dir"),
+    )
+    name = "folder_" + os.path.basename(os.path.normpath(path))
+    return name, split, {"kind": "folder", "path": os.path.abspath(root)}
+
+
+def predict_probs(classifier, images, batch_size: int = 32) -> np.ndarray:
+    """Class probabilities of an `edge` classifier, a batch of images at a time."""
+    out = [
+        classifier.predict(np.asarray(images[i : i + batch_size]))
+        for i in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(out).astype(np.float64)
+
+
+def write_report(
+    out_dir: str,
+    probs: np.ndarray,
+    split: Split,
+    class_names: list[str],
+    model_file: str,
+    data: dict,
+) -> dict:
+    """Writes report.json, per_class.csv, confusion.png and errors.png."""
+    from keras_attn import eval_plots
+
+    report = metrics.classification_report(probs, split.labels, class_names)
+    matrix = report.pop("confusion")
+    report.update(
+        model_file=model_file,
+        data={**data, "ids": split.ids.tolist()},
+    )
+    os.makedirs(out_dir, exist_ok=True)
+    with io_utils.atomic_path(os.path.join(out_dir, PER_CLASS)) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["class", "precision", "recall", "f1", "support"])
+            for name, row in report["per_class"].items():
+                writer.writerow(
+                    [name, *(f"{row[k]:.4f}" for k in ("precision", "recall", "f1")),
+                     row["support"]]
+                )  # fmt: skip
+    eval_plots.plot_confusion(matrix, class_names, os.path.join(out_dir, CONFUSION))
+    report["errors_shown"] = eval_plots.plot_errors(
+        split.images, split.labels, probs, class_names, os.path.join(out_dir, ERRORS)
+    )
+    io_utils.write_json(os.path.join(out_dir, REPORT), report)
+    return report
+
+
+def evaluate(config: EvalConfig) -> dict:
+    """Evaluates one model file of a run on one data source; returns the report."""
+    runs.require(config.run_dir, runs.CONFIG, runs.LABELS)
+    model_file = config.model or runs.path(config.run_dir, runs.MODEL)
+    classifier = edge.load_classifier(
+        model_file, runs.path(config.run_dir, runs.LABELS)
+    )
+    name, split, description = held_out_data(
+        config.run_dir, config.data, classifier.input_size
+    )
+    if tuple(split.images.shape[1:3]) != tuple(classifier.input_size):
+        raise ValueError(
+            f"{model_file} takes {tuple(classifier.input_size)} images but the "
+            f"data is stored at {tuple(split.images.shape[1:3])}."
+        )
+    probs = predict_probs(classifier, split.images, config.batch_size)
+    out_dir = config.out_dir or os.path.join(
+        runs.path(config.run_dir, runs.EVAL),
+        f"{os.path.basename(model_file)}-{name}",
+    )
+    report = write_report(
+        out_dir,
+        probs,
+        split,
+        classifier.labels,
+        os.path.abspath(model_file),
+        description,
+    )
+    report["out_dir"] = out_dir
+    return report
