@@ -55,7 +55,7 @@ import time
 import keras
 import numpy as np
 
-from keras_attn import edge, io_utils, runs, tflite_metadata
+from keras_attn import edge, io_utils, model_card, runs, tflite_metadata
 from keras_attn.runs import Run, load_run
 
 VARIANTS = ("fp32", "dynamic", "fp16", "int8")
@@ -611,6 +611,8 @@ def export_run(config: ExportConfig) -> dict:
     runs.write_labels(out_dir, run.labels)
     report_path = os.path.join(out_dir, REPORT_FILE)
     io_utils.write_json(report_path, report)
+    if config.out_dir is None and os.path.exists(runs.path(run.run_dir, runs.METRICS)):
+        model_card.write_model_card(run.run_dir)  # with the exported files
     if failures:
         raise ExportCheckError(f"{'; '.join(failures)} (details in {report_path})")
     return report

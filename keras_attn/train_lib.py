@@ -34,6 +34,7 @@ from keras_attn import (
     evaluate_lib,
     input_pipeline,
     io_utils,
+    model_card,
     runs,
     visualize,
 )
@@ -211,6 +212,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
             os.path.abspath(runs.path(run_dir, runs.MODEL)),
             {"kind": "split", "dataset": config.dataset, "split": split_name},
         )
+    model_card.write_model_card(run_dir)
     BackupAndRestore.remove(runs.path(run_dir, runs.BACKUP))
     print(json.dumps(metrics, indent=2))
     print(f"Run folder: {run_dir}")

@@ -1,0 +1,65 @@
+"""Evaluates a run's model, or any file exported from it, per class.
+
+    python evaluate.py --run=runs/x                        # model.keras, test split
+    python evaluate.py --run=runs/x --model=runs/x/export/model_int8.tflite
+    python evaluate.py --run=runs/x --data=sample          # the images the run keeps
+    python evaluate.py --run=runs/x --data=folder:/data/new_photos
+
+Writes RUN/eval/<model file>-<data>/: report.json (top-1, top-5, mean loss,
+macro and per-class precision / recall / F1, most confused pairs, the images
+evaluated), per_class.csv, confusion.png and errors.png. See
+keras_attn/evaluate_lib.py.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from absl import app, flags  # noqa: E402
+
+from keras_attn.cli import import_tensorflow_quietly, run_main  # noqa: E402
+
+import_tensorflow_quietly()
+
+from keras_attn import evaluate_lib, runs  # noqa: E402
+
+flags.DEFINE_string("run", None, "Run folder (default: the newest one under runs/).")
+flags.DEFINE_string("runs_root", "runs", "Where to look for the newest run.")
+flags.DEFINE_string(
+    "model", None, "model.keras or a .tflite file (default: the run's model.keras)."
+)
+flags.DEFINE_string(
+    "data",
+    "split",
+    "split (the run's test split, else val) | sample (the held-out images the "
+    "run keeps) | folder:PATH (a class-subfolder tree with the run's classes).",
+)
+flags.DEFINE_integer("batch_size", 32, "Images per prediction batch.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise ValueError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    config = evaluate_lib.EvalConfig(
+        run_dir=FLAGS.run or runs.latest_run(FLAGS.runs_root),
+        model=FLAGS.model,
+        data=FLAGS.data,
+        batch_size=FLAGS.batch_size,
+    )
+    report = evaluate_lib.evaluate(config)
+    top_k = next(k for k in report if k.startswith("top") and k != "top1")
+    macro = report["macro"]
+    print(
+        f"{report['images']} images: top-1 {report['top1']:.4f}, {top_k} "
+        f"{report[top_k]:.4f}, macro precision {macro['precision']:.4f} / recall "
+        f"{macro['recall']:.4f} / F1 {macro['f1']:.4f}, mean loss "
+        f"{report['mean_loss']:.4f}"
+    )
+    for pair in report["most_confused"][:5]:
+        print(f"  {pair['true']} -> {pair['predicted']}: {pair['images']} image(s)")
+    print(f"Report: {report['out_dir']}")
+
+
+if __name__ == "__main__":
+    app.run(run_main(main))

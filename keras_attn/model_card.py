@@ -1,0 +1,185 @@
+"""The model card: a README.md in every run folder, from what the run recorded.
+
+Like the cards timm and Hugging Face ship with their models: what the model
+is, the data and recipe it was trained with, its measured results, the
+exported files and their agreement with the Keras model (once exported),
+how to use it, and what it is not for. Everything in it is read from the
+run folder (`config.json`, `metrics.json`, `labels.txt`, the evaluation
+report, `export/report.json`); `train.py` writes it, `export.py` rewrites it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from keras_attn import io_utils, runs
+
+
+def _read(path: str) -> dict | None:
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _evaluation(run_dir: str) -> dict | None:
+    """The report `train.py` wrote for the run's held-out split."""
+    for split in ("test", "val"):
+        report = _read(
+            os.path.join(
+                runs.path(run_dir, runs.EVAL), f"{runs.MODEL}-{split}", "report.json"
+            )
+        )
+        if report:
+            return {"split": split, **report}
+    return None
+
+
+def card_text(run_dir: str) -> str:
+    config = runs.read_config(run_dir)
+    metrics = runs.read_metrics(run_dir)
+    labels = runs.read_labels(run_dir)
+    evaluation = _evaluation(run_dir)
+    export = _read(os.path.join(runs.path(run_dir, runs.EXPORT), "report.json"))
+    name = os.path.basename(os.path.normpath(run_dir))
+    attention = config["attention"]
+    if config.get("branches"):
+        attention += f" ({', '.join(config['branches'])})"
+    shown = ", ".join(labels[:20]) + (
+        f", ... ({len(labels)} in all)" if len(labels) > 20 else ""
+    )
+    stored = metrics.get("stored_shape") or ["?", "?"]
+    stopping = metrics.get("early_stopping") or {}
+    lines = [
+        f"# {name}",
+        "",
+        f"An image classifier: ResNet-18 (keras-hub) + `{attention}` attention, "
+        f"{len(labels)} classes, trained with keras-attn. Input: RGB pixels "
+        f"0..255 at {stored[0]}x{stored[1]} (the model resizes to "
+        f"{config['image_size']} px and normalises itself); output: class "
+        "logits (`.tflite` files: probabilities).",
+        "",
+        "## Data",
+        "",
+        f"- Dataset: `{config['dataset']}`; classes: {shown}.",
+        f"- Images stored at {stored[0]}x{stored[1]} "
+        f"(`--resize={config.get('resize', 'crop')}`), few-shot: {config.get('shots') or 'all'} training / "
+        f"{config.get('val_shots') or 'all'} validation images per class, seed "
+        f"{config['seed']}.",
+    ]
+    if config.get("class_weights"):
+        lines.append("- Class weights: balanced (`config.json` lists them).")
+    lines += [
+        "",
+        "## Recipe",
+        "",
+        f"- Backbone weights: `{metrics.get('weights', config['weights'])}`; "
+        f"{metrics.get('parameters', 0):,} parameters.",
+        f"- {metrics.get('epochs')} epochs of {config['epochs']}"
+        + (
+            f" (early stopping, patience {stopping['patience']}, stopped after "
+            f"epoch {stopping['stopped_epoch']})"
+            if stopping.get("stopped_epoch")
+            else ""
+        )
+        + f"; the kept weights are the best validation epoch's "
+        f"({stopping.get('best_epoch', '?')}).",
+        f"- AdamW, peak learning rate {config['learning_rate']:g} (warm-up "
+        f"{config['warmup_epochs']} epoch(s), then cosine, per step), weight decay "
+        f"{config['weight_decay']:g}, batch {config['batch_size']}, label smoothing "
+        f"{config['label_smoothing']:g}, dropout {config['dropout']:g}, "
+        f"augmentation `{config['augment']}`, backbone at "
+        f"{config['backbone_lr_scale']:g}x the rate"
+        + (
+            f" after {config['freeze_epochs']} frozen epoch(s)"
+            if config.get("freeze_epochs")
+            else ""
+        )
+        + ".",
+        f"- Trained on {metrics.get('device', '?')} ({metrics.get('backend', '?')}), "
+        f"{metrics.get('train_seconds', '?')} s.",
+        "",
+        "## Results",
+        "",
+        "| split | images | top-1 | top-5 | macro F1 | mean loss |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    if evaluation:
+        top5 = next(
+            (v for k, v in evaluation.items() if k.startswith("top") and k != "top1"),
+            None,
+        )
+        lines.append(
+            f"| {evaluation['split']} | {evaluation['images']} | "
+            f"{evaluation['top1']:.4f} | {top5:.4f} | {evaluation['macro']['f1']:.4f} "
+            f"| {evaluation['mean_loss']:.4f} |"
+        )
+    if "val_accuracy" in metrics:
+        lines.append(
+            f"| val (chose the epoch) | | {metrics['val_accuracy']:.4f} | | | "
+            f"{metrics['val_loss']:.4f} |"
+        )
+    if evaluation and evaluation.get("most_confused"):
+        pairs = ", ".join(
+            f"{p['true']} -> {p['predicted']} ({p['images']})"
+            for p in evaluation["most_confused"][:5]
+        )
+        lines += ["", f"Most confused ({evaluation['split']}): {pairs}."]
+    if export and export.get("tflite"):
+        lines += [
+            "",
+            "## Exported files",
+            "",
+            f"Checked on {export.get('evaluated_on', {}).get('images', '?')} held-out "
+            "images (`export/report.json`).",
+            "",
+            "| file | MB | top-1 agreement with Keras | accuracy | status |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for entry in export["tflite"].values():
+            lines.append(
+                f"| `{entry['file']}` | {entry.get('size_mb', '')} | "
+                f"{entry.get('top1_agreement', float('nan')):.3f} | "
+                f"{entry.get('accuracy', float('nan')):.3f} | {entry['status']} |"
+            )
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```bash",
+        f"python predict.py {runs.path(run_dir, runs.MODEL)} photo.jpg",
+        f"python export.py --run={run_dir}   # quantised .tflite files",
+        "```",
+        "",
+        "```python",
+        "import keras, keras_attn  # the import registers the model's classes",
+        f'model = keras.saving.load_model("{runs.path(run_dir, runs.MODEL)}")',
+        "```",
+        "",
+        "## Intended use and limits",
+        "",
+        f"- For images like its training data ({config['dataset']}): the same "
+        "classes, camera, framing and kind of scene. It always answers one of "
+        f"its {len(labels)} classes, even for an image of none of them.",
+        "- The results above come from held-out images of the same source; "
+        "expect lower accuracy on other cameras, lighting or places. "
+        + (
+            "The validation split was small and chose the epoch, so its number "
+            "is optimistic."
+            if metrics.get("val_accuracy") is not None
+            else ""
+        ),
+        "- The attention map shows where the model weighs features, not why it "
+        "decided; do not read it as an explanation for high-stakes uses.",
+        "- Not evaluated for fairness, robustness to adversarial input, or any "
+        "medical or safety-critical decision.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_model_card(run_dir: str) -> str:
+    path = runs.path(run_dir, runs.MODEL_CARD)
+    io_utils.write_text(path, card_text(run_dir))
+    return path
