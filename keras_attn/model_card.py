@@ -64,7 +64,8 @@ def card_text(run_dir: str) -> str:
         "",
         f"- Dataset: `{config['dataset']}`; classes: {shown}.",
         f"- Images stored at {stored[0]}x{stored[1]} "
-        f"(`--resize={config.get('resize', 'crop')}`), few-shot: {config.get('shots') or 'all'} training / "
+        f"(`--resize={config.get('resize', 'crop')}`), few-shot: "
+        f"{config.get('shots') or 'all'} training / "
         f"{config.get('val_shots') or 'all'} validation images per class, seed "
         f"{config['seed']}.",
     ]
