@@ -23,7 +23,7 @@ from conftest import REPO, TIN100, WEIGHTS, require
 from PIL import Image
 
 import keras_attn
-from keras_attn import edge, export_lib, runs, tflite_metadata, train_lib
+from keras_attn import edge, evaluate_lib, export_lib, runs, tflite_metadata, train_lib
 from keras_attn.data import Split
 from keras_attn.layers import BRANCHES, UnifiedSpatialAttention
 from keras_attn.runs import Samples
@@ -446,3 +446,64 @@ def test_damaged_model_keras_is_named_damaged(exported, tmp_path):
         errors = [x for x in result.stderr.splitlines() if x.startswith("error:")]
         assert len(errors) == 1, result.stderr
         assert "model.keras is damaged (not a complete .keras archive" in errors[0]
+
+
+def test_evaluate_agrees_with_the_export_report_for_every_file(exported):
+    """evaluate.py scores model.keras and each .tflite with the same code; on
+    the images the run keeps, its top-1 is export/report.json's."""
+    run_dir, report = exported
+    models = {"keras": run_dir / "model.keras"}
+    models.update({v: run_dir / "export" / f"model_{v}.tflite" for v in VARIANTS})
+    for name, model in models.items():
+        result = evaluate_lib.evaluate(
+            evaluate_lib.EvalConfig(str(run_dir), model=str(model), data="sample")
+        )
+        expected = report["keras" if name == "keras" else "tflite"]
+        expected = (
+            expected["accuracy"] if name == "keras" else expected[name]["accuracy"]
+        )
+        assert result["top1"] == pytest.approx(expected), name
+        assert result["images"] == report["evaluated_on"]["images"]
+        assert result["data"]["ids"] == report["evaluated_on"]["ids"]
+        out = run_dir / "eval" / f"{model.name}-sample"
+        for file in ("report.json", "per_class.csv", "confusion.png", "errors.png"):
+            assert (out / file).stat().st_size > 0, (name, file)
+    rows = (out / "per_class.csv").read_text().splitlines()
+    assert rows[0] == "class,precision,recall,f1,support" and len(rows) == 1 + CLASSES
+
+
+def test_train_wrote_the_evaluation_report_and_the_model_card(exported):
+    run_dir, _ = exported
+    report = json.loads(
+        (run_dir / "eval" / "model.keras-val" / "report.json").read_text()
+    )
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert report["top1"] == pytest.approx(metrics["val_accuracy"])
+    card = (run_dir / "README.md").read_text()
+    assert "## Exported files" in card and "model_int8.tflite" in card
+    assert f"{report['top1']:.4f}" in card
+
+
+def test_evaluate_bad_inputs_are_one_line(exported, tmp_path):
+    run_dir, _ = exported
+    # The training data moved away (see `exported`): the default split is gone.
+    result = _script("evaluate.py", f"--run={run_dir}", timeout=300)
+    assert result.returncode == 2, result.stderr
+    (error,) = result.stderr.strip().splitlines()
+    assert "cannot be loaded here" in error and "--data=sample" in error
+    # A folder with other classes: the missing and extra ones are named.
+    labels = runs.read_labels(str(run_dir))
+    for name in [*labels[:-1], "zebra"]:
+        (tmp_path / "other" / name).mkdir(parents=True)
+        Image.new("RGB", (64, 64)).save(tmp_path / "other" / name / "0.png")
+    with pytest.raises(
+        ValueError, match=rf"missing \['{labels[-1]}'\], extra \['zebra'\]"
+    ):
+        evaluate_lib.evaluate(
+            evaluate_lib.EvalConfig(str(run_dir), data=f"folder:{tmp_path / 'other'}")
+        )
+    # No sample and no data: nothing to evaluate on.
+    copy = _copy_run(run_dir, tmp_path / "bare")
+    (copy / "samples.npz").unlink()
+    with pytest.raises(FileNotFoundError, match="keeps no image sample"):
+        evaluate_lib.evaluate(evaluate_lib.EvalConfig(str(copy), data="sample"))

@@ -5,6 +5,7 @@ export.py exports (softmax appended, builtin ops, metadata), so every case
 runs in seconds; test_export.py runs predict.py on the real ResNet files.
 """
 
+import csv
 import os
 import shutil
 import subprocess
@@ -231,3 +232,53 @@ def test_missing_litert_gives_a_one_line_hint(monkeypatch, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: LiteRT is not installed: pip install ai-edge-litert")
+
+
+def test_a_folder_of_500_images_to_csv(exported, tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(500):
+        folder = tmp_path / "photos" / f"day{i % 3}" / ("sub" if i % 2 else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 256, (20 + i % 30, 24, 3), np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i:03d}.{'png' if i % 5 else 'jpg'}")
+    (tmp_path / "photos" / "notes.txt").write_text("not an image")
+    (tmp_path / "photos" / "day0" / "broken.jpg").write_bytes(b"\xff\xd8 nope")
+    out = tmp_path / "out.csv"
+    result = _predict(
+        exported / "model.keras", tmp_path / "photos", "--top_k=2", f"--csv={out}"
+    )
+    assert result.returncode == 1, result.stderr  # the broken file failed
+    errors = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and "broken.jpg" in errors[0]
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 501 and sum(bool(r["error"]) for r in rows) == 1
+    good = [r for r in rows if not r["error"]]
+    assert all(r["label_1"] in LABELS and r["label_2"] in LABELS for r in good)
+    assert all(float(r["prob_1"]) >= float(r["prob_2"]) for r in good)
+    # The .keras model ran in batches; the .tflite one image at a time: same top-1.
+    one = good[0]["path"]
+    tflite = _tops(_predict(exported / "model_fp32.tflite", one).stdout)
+    assert tflite[one][0][0] == good[0]["label_1"]
+    # A quoted glob selects files the same way.
+    globbed = _predict(
+        exported / "model_fp32.tflite", str(tmp_path / "photos" / "day1" / "*.png")
+    )
+    assert globbed.returncode == 0, globbed.stderr
+    expected = sorted((tmp_path / "photos" / "day1").glob("*.png"))
+    assert list(_tops(globbed.stdout)) == [str(p) for p in expected]
+
+
+def test_many_image_bad_inputs_are_one_line(exported, tmp_path):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "readme.txt").write_text("x")
+    model = exported / "model_fp32.tflite"
+    image = tmp_path / "x.png"
+    Image.new("RGB", (8, 8)).save(image)
+    (tmp_path / "a_file").write_text("x")
+    for args, message in (
+        ((model, tmp_path / "empty"), "No images found under"),
+        ((model, str(tmp_path / "none*.jpg")), "No files match"),
+        ((model, image, f"--csv={tmp_path / 'a_file' / 'out.csv'}"), "does not exist"),
+        ((model, image, f"--csv={tmp_path}"), "is a folder"),
+    ):
+        assert message in _one_line_error(_predict(*args)), args
