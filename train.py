@@ -63,7 +63,19 @@ flags.DEFINE_integer(
     "shots", None, "Training images per class (few-shot); default all."
 )
 flags.DEFINE_integer("val_shots", None, "Validation images per class.")
-flags.DEFINE_integer("freeze_epochs", None, "Epochs with the backbone frozen first.")
+flags.DEFINE_enum(
+    "backbone",
+    None,
+    ["finetune", "frozen", "lp-ft"],
+    "finetune: train the whole network; frozen: train attention + head on "
+    "cached backbone features (minutes on a CPU); lp-ft: frozen for "
+    "--probe_epochs, then fine-tune. Default: the recipe's.",
+)
+flags.DEFINE_integer(
+    "probe_epochs",
+    None,
+    "Epochs on cached features: lp-ft's first phase, and frozen's default --epochs.",
+)
 flags.DEFINE_float(
     "backbone_lr_scale", None, "Backbone learning rate / head learning rate."
 )
@@ -148,7 +160,8 @@ def main(argv):
         dropout=FLAGS.dropout,
         shots=FLAGS.shots,
         val_shots=FLAGS.val_shots,
-        freeze_epochs=FLAGS.freeze_epochs,
+        backbone=FLAGS.backbone,
+        probe_epochs=FLAGS.probe_epochs,
         backbone_lr_scale=FLAGS.backbone_lr_scale,
         augment=FLAGS.augment,
         class_weight=FLAGS.class_weight,

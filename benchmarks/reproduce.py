@@ -1,16 +1,16 @@
-"""The paper's few-shot protocol for attention variants and seeds: a table.
+"""Attention variants beside the baseline, over seeds: a table.
 
-    KERAS_BACKEND=jax python benchmarks/reproduce.py \\
+    python benchmarks/reproduce.py --protocol=lp-ft \\
         --dataset=folder:../shared/data/tin100_fewshot \\
         --weights=../shared/weights/resnet18_tin100 \\
-        --out=benchmarks/results/tin100_fewshot
+        --variants=none,unified --out=benchmarks/results/tin100_fewshot_lp-ft
 
-Writes OUT/results.json and OUT/results.md: per variant, val and test top-1
-and loss (mean ± std over seeds), parameters, MACs per image, training
-seconds, and the paired difference to `none`. `--protocol=frozen` (default)
-trains attention + head on cached features of the frozen backbone;
-`--protocol=finetune` runs train.py's full fine-tuning per variant. FLOPs
-need the JAX backend. See keras_attn/reproduce_lib.py and README.md.
+Every run is a `train.py` run (`--backbone=PROTOCOL`: frozen, finetune or
+lp-ft), its folder under OUT/runs/. Writes OUT/results.json and
+OUT/results.md: per variant, val and test top-1 (best-val checkpoint and
+last epoch) and loss, mean ± std over seeds, parameters, MACs per image
+(JAX backend), wall seconds per run, and the paired difference to `none`.
+See keras_attn/reproduce_lib.py and benchmarks/RESULTS.md.
 """
 
 import os
@@ -32,12 +32,13 @@ flags.DEFINE_string(
     "unified-only_<branch> (+res: residual); `all` for every one.",
 )
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (data draw and initialisation).")
-flags.DEFINE_enum("protocol", "frozen", list(reproduce_lib.PROTOCOLS), "Protocol.")
-flags.DEFINE_integer("epochs", 30, "Training epochs per run.")
-flags.DEFINE_integer("image_size", 128, "Side the images are resized to (>= 128).")
-flags.DEFINE_list(
-    "learning_rates", ["1e-3", "3e-3"], "Grid; chosen per variant on val."
+flags.DEFINE_enum(
+    "protocol", "frozen", list(reproduce_lib.PROTOCOLS), "train.py --backbone."
 )
+flags.DEFINE_integer("epochs", 0, "Training epochs per run (0: the recipe's).")
+flags.DEFINE_integer("probe_epochs", 0, "lp-ft's probe epochs (0: the recipe's).")
+flags.DEFINE_integer("image_size", 128, "Side the images are resized to (>= 128).")
+flags.DEFINE_list("learning_rates", ["1e-3"], "Grid; chosen per variant on val.")
 flags.DEFINE_integer("shots", 10, "Training images per class (0: all).")
 flags.DEFINE_integer("val_shots", 5, "Validation images per class (0: all).")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
@@ -69,7 +70,8 @@ def main(argv):
         seeds=_numbers("seeds", FLAGS.seeds, int),
         learning_rates=_numbers("learning_rates", FLAGS.learning_rates, float),
         protocol=FLAGS.protocol,
-        epochs=FLAGS.epochs,
+        epochs=FLAGS.epochs or None,
+        probe_epochs=FLAGS.probe_epochs or None,
         image_size=FLAGS.image_size,
         shots=FLAGS.shots or None,
         val_shots=FLAGS.val_shots or None,

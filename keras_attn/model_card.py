@@ -91,10 +91,11 @@ def card_text(run_dir: str) -> str:
         f"{config['weight_decay']:g}, batch {config['batch_size']}, label smoothing "
         f"{config['label_smoothing']:g}, dropout {config['dropout']:g}, "
         f"augmentation `{config['augment']}`, backbone at "
-        f"{config['backbone_lr_scale']:g}x the rate"
+        f"{config['backbone_lr_scale']:g}x the rate; backbone mode "
+        f"`{config.get('backbone', 'finetune')}`"
         + (
-            f" after {config['freeze_epochs']} frozen epoch(s)"
-            if config.get("freeze_epochs")
+            f" ({config['probe_epochs']} epochs on cached features first)"
+            if config.get("backbone") == "lp-ft"
             else ""
         )
         + ".",

@@ -51,26 +51,24 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
     Few-shot runs have about 30 steps an epoch, so a rate set once an epoch
     jumps; this one moves every step. It is a function of the optimizer's
     step count, which a resumed run restores, so a killed run goes on on the
-    same curve. `keras.optimizers.schedules.CosineDecay` has the same shape
-    but no `offset`, which a later training phase (a new optimizer, its
-    count back at 0) needs to continue the run's curve.
+    same curve. (`keras.optimizers.schedules.CosineDecay` with
+    `warmup_steps` has the same shape but starts the warm-up at a rate of 0,
+    spending a step.)
 
     Args:
         peak: the rate at the end of the warm-up.
         total_steps: steps of the whole run.
         warmup_steps: steps of the linear warm-up (rate `peak * (t + 1) /
             warmup_steps` at step t).
-        offset: steps the run took before this optimizer's first.
     """
 
-    def __init__(self, peak: float, total_steps: int, warmup_steps: int, offset=0):
+    def __init__(self, peak: float, total_steps: int, warmup_steps: int):
         self.peak = peak
         self.total_steps = total_steps
         self.warmup_steps = warmup_steps
-        self.offset = offset
 
     def __call__(self, step):
-        step = keras.ops.cast(step, "float32") + self.offset
+        step = keras.ops.cast(step, "float32")
         warmup = float(max(self.warmup_steps, 1))
         span = float(max(self.total_steps - self.warmup_steps, 1))
         progress = keras.ops.clip((step - self.warmup_steps) / span, 0.0, 1.0)
@@ -83,7 +81,6 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
             "peak": self.peak,
             "total_steps": self.total_steps,
             "warmup_steps": self.warmup_steps,
-            "offset": self.offset,
         }
 
 

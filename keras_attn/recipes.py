@@ -5,6 +5,7 @@ section gives the command and the numbers it produced.
 """
 
 import dataclasses
+import os
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,7 +21,9 @@ class Recipe:
     shots: int | None = None
     val_shots: int | None = None
     weights: str = "imagenet"
-    freeze_epochs: int = 0
+    # finetune | frozen | lp-ft (phases.py); frozen trains `probe_epochs`.
+    backbone: str = "finetune"
+    probe_epochs: int = 30
     backbone_lr_scale: float = 0.1
     augment: str = "default"
 
@@ -46,10 +49,21 @@ RECIPES = {
     "stanford_cars": Recipe(image_size=224, epochs=100, shots=10, val_shots=5),
     # Any class-subfolder tree (folder:PATH).
     "folder": Recipe(image_size=128, epochs=30),
+    # The benchmark folders of ../shared/data, by folder name (see
+    # benchmarks/RESULTS.md for the commands and numbers): 12 and 6
+    # fine-tuning epochs (validation accuracy flat from about epoch 8 on
+    # Tiny ImageNet; the CPU budget on Stanford Cars).
+    "folder:tin100_fewshot": Recipe(image_size=128, epochs=12, shots=10, val_shots=5),
+    "folder:stanford_cars_fewshot": Recipe(
+        image_size=128, epochs=6, shots=10, val_shots=5
+    ),
 }
 
 
 def get_recipe(dataset: str) -> Recipe:
-    """The recipe for a dataset name (`folder:PATH` uses the `folder` row)."""
-    key = "folder" if dataset.startswith("folder:") else dataset
-    return RECIPES.get(key, RECIPES["folder"])
+    """The recipe for a dataset name: `folder:PATH` takes the row of its folder
+    name (`folder:tin100_fewshot`) if there is one, else the `folder` row."""
+    if dataset.startswith("folder:"):
+        name = os.path.basename(os.path.normpath(dataset[len("folder:") :]))
+        return RECIPES.get(f"folder:{name}", RECIPES["folder"])
+    return RECIPES.get(dataset, RECIPES["folder"])

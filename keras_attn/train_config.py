@@ -20,6 +20,7 @@ from keras_attn.recipes import get_recipe
 
 MIXED_PRECISION = ("off", "bfloat16", "float16", "auto")
 CLASS_WEIGHTS = ("none", "balanced")
+BACKBONE_MODES = ("finetune", "frozen", "lp-ft")
 JIT_COMPILE = ("auto", "on", "off")
 
 
@@ -41,13 +42,15 @@ class TrainConfig:
     dropout: float | None = None
     shots: int | None = None
     val_shots: int | None = None
-    freeze_epochs: int | None = None
+    backbone: str | None = None
+    probe_epochs: int | None = None
     backbone_lr_scale: float | None = None
     augment: str | None = None
     class_weight: str = "none"
     early_stopping: int = 0
     init_from: str | None = None
     tensorboard: bool = False
+    report_last_epoch: bool = False  # benchmarks: test top-1 of the last epoch too
     resize: str = "crop"
     seed: int = 0
     data_dir: str | None = None
@@ -70,6 +73,8 @@ class TrainConfig:
                 values[key] = default
         if values["branches"] is not None:
             values["branches"] = tuple(values["branches"])
+        if values["backbone"] == "frozen" and self.epochs is None:
+            values["epochs"] = values["probe_epochs"]  # head-only training
         config = TrainConfig(**values)
         config.validate()
         return config
@@ -80,6 +85,13 @@ class TrainConfig:
         _one_of("jit_compile", self.jit_compile, JIT_COMPILE)
         _one_of("resize", self.resize, RESIZE_MODES)
         _one_of("class_weight", self.class_weight, CLASS_WEIGHTS)
+        _one_of("backbone", self.backbone, BACKBONE_MODES)
+        if self.backbone != "finetune" and self.distribute:
+            raise ValueError(
+                f"--backbone={self.backbone} trains on cached features on one "
+                "device; drop --distribute (it is seconds per epoch), or use "
+                "--backbone=finetune."
+            )
         if self.early_stopping < 0:
             raise ValueError(
                 "--early_stopping is a patience in epochs (0: off). Received: "
@@ -118,10 +130,10 @@ class TrainConfig:
                 raise ValueError(
                     f"--{key} must be below 1. Received: {key}={getattr(self, key)}"
                 )
-        if not 0 <= self.freeze_epochs <= self.epochs:
+        if self.backbone == "lp-ft" and self.probe_epochs < 1:
             raise ValueError(
-                f"--freeze_epochs must be between 0 and --epochs={self.epochs}. "
-                f"Received: freeze_epochs={self.freeze_epochs}"
+                f"--probe_epochs must be >= 1 for --backbone=lp-ft. Received: "
+                f"{self.probe_epochs}"
             )
         for key in ("shots", "val_shots"):
             value = getattr(self, key)

@@ -35,15 +35,15 @@ from keras_attn import (
     input_pipeline,
     io_utils,
     model_card,
+    phases,
     runs,
     visualize,
 )
-from keras_attn.checkpoints import BackupAndRestore, BestWeights, check_space
+from keras_attn.checkpoints import BackupAndRestore, check_space
 from keras_attn.data import Dataset, load_dataset
 from keras_attn.data.augment import build_augmenter, with_augmentation
 from keras_attn.models import classifier
 from keras_attn.models.backbone import load_backbone, resolve_auto_weights
-from keras_attn.optimizers import LogLearningRate, ScaledAdamW, WarmupCosine
 from keras_attn.train_config import (  # noqa: F401  (the names train.py uses)
     JIT_COMPILE,
     MIXED_PRECISION,
@@ -81,42 +81,6 @@ def build_model(config: TrainConfig, data: Dataset, backbone=None) -> keras.Mode
     )
 
 
-def compile_for_training(
-    train_model: keras.Model,
-    model: keras.Model,
-    config: TrainConfig,
-    frozen: bool,
-    learning_rate=None,
-) -> None:
-    """Compiles `train_model` with AdamW (at `learning_rate`, a rate or a
-    schedule; default `config.learning_rate`); backbone weights at a scaled
-    rate."""
-    classifier.set_backbone_trainable(model, not frozen)
-    scale = 1.0 if frozen else config.backbone_lr_scale
-    backbone = classifier.get_backbone(model)
-    multipliers = (
-        {v.path: scale for v in backbone.trainable_variables} if scale != 1 else {}
-    )
-    optimizer = ScaledAdamW(
-        learning_rate=config.learning_rate if learning_rate is None else learning_rate,
-        weight_decay=config.weight_decay,
-        lr_multipliers=multipliers,
-    )
-    loss = keras.losses.CategoricalCrossentropy(
-        from_logits=True, label_smoothing=config.label_smoothing
-    )
-    train_model.compile(
-        optimizer=optimizer,
-        loss=loss,
-        # Weighted: the padding of an evenly split validation set weighs 0
-        # (input_pipeline.pad_to_batches); with --class_weight, training
-        # accuracy is class-weighted. Without weights it is plain accuracy.
-        weighted_metrics=["accuracy"],
-        jit_compile={"auto": "auto", "on": True, "off": False}[config.jit_compile],
-        steps_per_execution=config.steps_per_execution,
-    )
-
-
 def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
     """Trains one model and writes its run folder; returns the folder's path.
 
@@ -127,10 +91,17 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
     check_resumable(run_dir, config)
     runs.check_writable(run_dir)
     data, weights = _load_inputs(config)
-    per_class = class_weights(config.class_weight, data)
+    if weights == "none" and config.backbone != "finetune":
+        raise ValueError(
+            f"--backbone={config.backbone} with random weights (--weights="
+            f"{config.weights} resolved to none) would train a head on random "
+            "features; pass pretrained --weights, or --backbone=finetune."
+        )
+    per_class = phases.class_weights(config.class_weight, data)
     keras.utils.set_random_seed(config.seed)
     precision = set_mixed_precision(config.mixed_precision)
     done_epochs = len(runs.read_history(run_dir).get("epoch", []))
+    total_epochs = phases.plan(config)[-1].last
     # Everything that creates or updates weights happens inside the scope.
     with distribute.data_parallel(config.distribute) as replicas:
         if config.distribute:
@@ -157,13 +128,18 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
         )
         runs.write_labels(run_dir, data.class_names)
         start = time.time()
-        stopped = _fit_phases(
-            train_model, model, config, data, per_class, run_dir, extra_callbacks
-        )
+        last_epoch = {}
+
+        def on_last_epoch(model):
+            if config.report_last_epoch and data.test is not None:
+                scores, _ = evaluate(model, data, config.batch_size, ("test",))
+                last_epoch.update({f"last_{k}": v for k, v in scores.items()})
+
+        fitted = phases.fit(
+            config, data, model, train_model, weights, run_dir, per_class,
+            extra_callbacks, on_last_epoch,
+        )  # fmt: skip
         seconds = time.time() - start
-        best_path = runs.path(run_dir, runs.BEST_WEIGHTS)
-        if os.path.exists(best_path):
-            train_model.load_weights(best_path)
         jit_compile = bool(train_model.jit_compile)
     history = runs.read_history(run_dir)
     if history and not np.all(np.isfinite(history["loss"])):
@@ -171,11 +147,15 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
             f"Training diverged (loss is NaN); lower --learning_rate. Run: {run_dir}"
         )
     metrics, probs = evaluate(model, data, config.batch_size)
+    metrics.update(last_epoch)
     metrics.update(
         epochs=len(history.get("epoch", [])),
+        backbone_mode=config.backbone,
         early_stopping={
             "patience": config.early_stopping,
-            "stopped_epoch": None if stopped is None else stopped + 1,
+            "stopped_epoch": None
+            if fitted["stopped_epoch"] is None
+            else fitted["stopped_epoch"] + 1,
             "best_epoch": int(np.argmax(history["val_accuracy"])) + 1
             if history
             else None,
@@ -184,7 +164,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
         last_val_accuracy=float(history["val_accuracy"][-1]) if history else None,
         train_seconds=round(seconds, 1),
         train_images_per_second=round(
-            len(data.train) * (config.epochs - done_epochs) / max(seconds, 1e-9), 1
+            len(data.train) * (total_epochs - done_epochs) / max(seconds, 1e-9), 1
         ),
         parameters=int(model.count_params()),
         weights=weights,
@@ -244,136 +224,6 @@ def _load_inputs(config: TrainConfig) -> tuple[Dataset, str]:
     return data, weights
 
 
-def _fit_phases(
-    train_model: keras.Model,
-    model: keras.Model,
-    config: TrainConfig,
-    data: Dataset,
-    per_class: np.ndarray | None,
-    run_dir: str,
-    extra_callbacks: list | None = None,
-) -> int | None:
-    """Fits the frozen-backbone phase (if any), then the full one; returns the
-    epoch early stopping stopped at (None if it did not).
-
-    A resumed run goes on from each phase's backup, which stays until the
-    run is done: a phase that has finished restores its final state (and
-    fits no epoch), so the next phase starts from it as it would have. The
-    learning rate follows one warm-up + cosine curve per step across phases.
-    """
-    history = runs.read_history(run_dir)
-    best_val = float(history["val_accuracy"].max()) if history else None
-    validation = input_pipeline.fit_data(
-        data.val.images,
-        data.val.labels,
-        data.num_classes,
-        config.batch_size,
-        training=False,
-        even=config.distribute,
-    )
-    steps = input_pipeline.steps_per_epoch(
-        len(data.train), config.batch_size, config.distribute
-    )
-    phases = [
-        ("frozen", 0, config.freeze_epochs),
-        ("full", config.freeze_epochs, config.epochs),
-    ]
-    for phase, first, last in phases:
-        backup = BackupAndRestore(os.path.join(runs.path(run_dir, runs.BACKUP), phase))
-        if last <= first:
-            continue
-        train_data = input_pipeline.fit_data(
-            data.train.images,
-            data.train.labels,
-            data.num_classes,
-            config.batch_size,
-            training=True,
-            seed=config.seed,
-            even=config.distribute,
-            first_epoch=backup.epoch() or first,
-            sample_weights=None if per_class is None else per_class[data.train.labels],
-        )
-        schedule = WarmupCosine(
-            config.learning_rate,
-            total_steps=config.epochs * steps,
-            warmup_steps=config.warmup_epochs * steps,
-            offset=first * steps,
-        )
-        compile_for_training(
-            train_model, model, config, phase == "frozen", learning_rate=schedule
-        )
-        best = BestWeights(runs.path(run_dir, runs.BEST_WEIGHTS), best=best_val)
-        stopping = None
-        if config.early_stopping:
-            stopping = ResumableEarlyStopping(config.early_stopping, run_dir)
-        # Logged values first; the backup last: once it says an epoch is done,
-        # everything that epoch writes is on disk.
-        callbacks = [
-            LogLearningRate(),
-            best,
-            keras.callbacks.TerminateOnNaN(),
-            *([stopping] if stopping else []),
-            *([_tensorboard(run_dir)] if config.tensorboard else []),
-            keras.callbacks.CSVLogger(runs.path(run_dir, runs.HISTORY), append=True),
-            backup,
-            *(extra_callbacks or []),
-        ]
-        train_model.fit(
-            train_data,
-            epochs=last,
-            initial_epoch=first,
-            steps_per_epoch=steps,
-            validation_data=validation,
-            callbacks=callbacks,
-            shuffle=False,  # `train_data` draws a new order every epoch
-            verbose=2 if os.environ.get("CI") else "auto",
-        )
-        best_val = best.best
-        if stopping is not None and stopping.stopped_epoch:
-            return stopping.stopped_epoch
-        if train_model.stop_training:  # TerminateOnNaN
-            break
-    return None
-
-
-class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """`EarlyStopping` on validation accuracy whose patience counts the epochs
-    a killed run already logged, so a resumed run stops where it would have."""
-
-    def __init__(self, patience: int, run_dir: str):
-        super().__init__(monitor="val_accuracy", mode="max", patience=patience)
-        self.run_dir = run_dir
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        values = runs.read_history(self.run_dir).get("val_accuracy")
-        if values is not None and len(values):
-            self.best_epoch = int(np.argmax(values))  # the first best, as Keras
-            self.best = float(values[self.best_epoch])
-            self.wait = len(values) - 1 - self.best_epoch
-
-
-def _tensorboard(run_dir: str) -> keras.callbacks.Callback:
-    return keras.callbacks.TensorBoard(
-        log_dir=runs.path(run_dir, runs.TENSORBOARD), write_graph=False
-    )
-
-
-def class_weights(mode: str, data: Dataset) -> np.ndarray | None:
-    """Per-class loss weights: `none`, or `balanced` (n / (K * n_c), scikit-
-    learn's rule, from the training split's counts)."""
-    if mode == "none":
-        return None
-    counts = np.bincount(data.train.labels, minlength=data.num_classes)
-    if (counts == 0).any():
-        empty = data.class_names[int(np.argmin(counts))]
-        raise ValueError(
-            f"--class_weight=balanced needs training images of every class; "
-            f"class {empty!r} has none. Add images or remove the class."
-        )
-    return len(data.train) / (data.num_classes * counts)
-
-
 def init_from(model: keras.Model, run_dir: str, data: Dataset) -> None:
     """Starts `model` from a finished run's weights (same classes, input size
     and architecture), for users who add images and train again."""
@@ -414,12 +264,13 @@ def predict_logits(model: keras.Model, images, batch_size: int) -> np.ndarray:
 
 
 def evaluate(
-    model: keras.Model, data: Dataset, batch_size: int
+    model: keras.Model, data: Dataset, batch_size: int, splits=("val", "test")
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Accuracy and loss of the clean model on val and (if present) test;
     returns them and the probabilities per split."""
     metrics, probs = {}, {}
-    for split_name, split in (("val", data.val), ("test", data.test)):
+    for split_name in splits:
+        split = getattr(data, split_name)
         if split is None or len(split.labels) == 0:
             continue
         logits = predict_logits(model, split.images, batch_size)

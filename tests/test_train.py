@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO, TIN100, WEIGHTS, require
 
 import keras_attn
-from keras_attn import checkpoints, runs, train_lib
+from keras_attn import checkpoints, phases, runs, train_lib
 from keras_attn.cli import user_message
 from keras_attn.optimizers import WarmupCosine
 from keras_attn.runs import read_history
@@ -91,11 +91,8 @@ def test_learning_rate_moves_every_step_on_one_warmup_cosine_curve():
     np.testing.assert_allclose(rates[:10], np.arange(1, 11) / 10, rtol=1e-6)
     assert all(a > b for a, b in zip(rates[10:], rates[11:], strict=False))
     assert rates[55] == pytest.approx(0.5 * (1 + np.cos(np.pi * 45 / 90)), rel=1e-5)
-    # A later phase (new optimizer, step count back at 0) goes on on the curve.
-    later = WarmupCosine(1.0, total_steps=100, warmup_steps=10, offset=40)
-    assert float(later(5)) == pytest.approx(rates[45], rel=1e-6)
-    again = WarmupCosine.from_config(later.get_config())
-    assert float(again(5)) == pytest.approx(rates[45], rel=1e-6)
+    again = WarmupCosine.from_config(schedule.get_config())
+    assert float(again(45)) == pytest.approx(rates[45], rel=1e-6)
 
 
 class StepRates(keras.callbacks.Callback):
@@ -191,9 +188,9 @@ def test_resumed_run_trains_like_an_uninterrupted_one(shapes_run, tmp_path):
     )
 
 
-def test_resume_in_the_first_epoch_after_the_frozen_phase(tmp_path):
-    """The frozen phase's final state survives a kill in the next phase."""
-    config = dict(epochs=2, freeze_epochs=1, attention="none")
+def test_resume_in_the_first_epoch_after_the_probe_phase(tmp_path):
+    """lp-ft: the probe's final state survives a kill in the fine-tuning phase."""
+    config = dict(epochs=1, backbone="lp-ft", probe_epochs=1, attention="none")
     train_lib.train(small_config(tmp_path / "a", **config))
     killed = small_config(tmp_path / "b", **config)
     with pytest.raises(KeyboardInterrupt):
@@ -204,15 +201,20 @@ def test_resume_in_the_first_epoch_after_the_frozen_phase(tmp_path):
     )
 
 
-def test_freeze_epochs_train_in_two_phases(tmp_path):
+def test_lp_ft_probes_on_cached_features_then_fine_tunes(tmp_path):
     recorder = EpochRecorder()
+    run_dir = tmp_path / "run"
     train_lib.train(
-        small_config(tmp_path / "run", epochs=2, freeze_epochs=1, attention="none"),
+        small_config(run_dir, epochs=1, backbone="lp-ft", probe_epochs=2),
         extra_callbacks=[recorder],
     )
-    assert recorder.epochs == [0, 1]
-    history = read_history(str(tmp_path / "run"))
-    np.testing.assert_array_equal(history["epoch"], [0, 1])
+    assert recorder.epochs == [0, 1, 2]  # probe 0-1, fine-tuning 2
+    history = read_history(str(run_dir))
+    np.testing.assert_array_equal(history["epoch"], [0, 1, 2])
+    # Each phase warms up and decays on its own curve.
+    assert history["learning_rate"][2] > history["learning_rate"][1]
+    metrics = runs.read_metrics(str(run_dir))
+    assert metrics["backbone_mode"] == "lp-ft" and metrics["epochs"] == 3
 
 
 @pytest.mark.parametrize(
@@ -223,7 +225,9 @@ def test_freeze_epochs_train_in_two_phases(tmp_path):
         (dict(attention="se", branches=("memory",)), "applies to --attention=unified"),
         (dict(image_size=64), "image_size=64 is too small"),
         (dict(epochs=0), "--epochs must be >= 1"),
-        (dict(freeze_epochs=5), "--freeze_epochs must be between"),
+        (dict(backbone="lp-ft", probe_epochs=0), "--probe_epochs must be >= 1"),
+        (dict(backbone="frozen", distribute=True), "drop --distribute"),
+        (dict(backbone="frozen", weights="none"), "train a head on random features"),
         (dict(mixed_precision="fp8"), "--mixed_precision=fp8"),
     ],
 )
@@ -309,7 +313,7 @@ def test_fewshot_folder_with_pretrained_weights_runs(tmp_path):
         shots=10,
         val_shots=5,
         epochs=2,
-        freeze_epochs=2,
+        backbone="frozen",
         learning_rate=3e-3,
         warmup_epochs=1,
         batch_size=50,
@@ -468,7 +472,7 @@ def test_class_weight_balanced_weighs_rare_classes_up(tmp_path):
         class_names=["a", "b"],
     )
     with pytest.raises(ValueError, match="class 'b' has none"):
-        train_lib.class_weights("balanced", data)
+        phases.class_weights("balanced", data)
 
 
 def test_init_from_starts_from_a_finished_run(shapes_run, tmp_path):

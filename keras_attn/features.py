@@ -1,0 +1,203 @@
+"""Frozen-backbone training on cached features (`--backbone=frozen|lp-ft`).
+
+With the backbone frozen (BatchNorm in inference mode), its output for an
+image never changes, so it is computed once per image, and once for the
+image flipped left-right (the augmentation this mode keeps), and cached;
+the attention module and the head then train on the cached maps: seconds
+per epoch instead of minutes. The run still writes the whole classifier
+(raw pixels in): the trained head's weights are copied into it
+(`copy_head`).
+
+`FeatureCache` keeps the maps as float16 rows of a memory-mapped file under
+the cache folder (`data/cache.py`'s), so memory stays bounded like the
+image cache, and later runs and seeds reuse them. An entry is keyed by the
+backbone weights (the checkpoint's files, sizes and modification times, or
+the keras-hub handle), the model's working size and the stored image shape,
+and each row by a hash of the image's pixels: features from other weights,
+another size or other images are never reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+
+import keras
+import numpy as np
+
+from keras_attn import io_utils
+from keras_attn.data.cache import ImageRows, default_cache_dir
+from keras_attn.models import classifier
+
+HEAD_LAYERS = (classifier.ATTENTION_NAME, "pool", "dropout", "logits")
+CACHE_VERSION = 1
+
+
+def weights_fingerprint(weights: str) -> str:
+    """What identifies backbone weights: a local folder's files, or a handle."""
+    if not os.path.isdir(weights):
+        return weights  # a keras-hub handle or preset name
+    entries = []
+    for name in sorted(os.listdir(weights)):
+        stat = os.stat(os.path.join(weights, name))
+        entries.append((name, stat.st_size, stat.st_mtime_ns))
+    return json.dumps([os.path.realpath(weights), entries])
+
+
+def feature_extractor(model: keras.Model) -> keras.Model:
+    """Pixels -> the backbone's last map: the classifier up to its attention."""
+    backbone = classifier.get_backbone(model)
+    return keras.Model(model.inputs, backbone.output)
+
+
+class FeatureCache:
+    """Backbone maps of images, float16, memory-mapped; see the module docstring.
+
+    Args:
+        extractor: `feature_extractor(model)` of a model with the weights.
+        weights: the `--weights` value (for the key).
+        image_size: the model's working size (for the key).
+        cache_dir: the cache folder (default: the image cache's).
+    """
+
+    def __init__(self, extractor, weights: str, image_size: int, cache_dir=None):
+        self.extractor = extractor
+        self.input_shape = tuple(int(d) for d in extractor.input_shape[1:])
+        self.feature_shape = tuple(int(d) for d in extractor.output_shape[1:])
+        key = json.dumps(
+            [CACHE_VERSION, weights_fingerprint(weights), image_size, self.input_shape]
+        )
+        digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+        self.path = os.path.join(cache_dir or default_cache_dir(), "features", digest)
+        os.makedirs(self.path, exist_ok=True)
+        self._data = os.path.join(self.path, "features.f16")
+        self._index = os.path.join(self.path, "index.npy")
+
+    @contextlib.contextmanager
+    def _locked(self):
+        with open(os.path.join(self.path, "lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _keys(self) -> np.ndarray:
+        return (
+            np.load(self._index) if os.path.exists(self._index) else np.zeros(0, "S40")
+        )
+
+    def features(self, images, flip: bool = False, batch_size: int = 64):
+        """(N, s, s, C) float16 maps of `images` (flipped left-right if asked),
+        computing only those not cached yet; a memory-mapped array's rows."""
+        keys = np.array(
+            [
+                hashlib.sha1(
+                    np.ascontiguousarray(images[i]).tobytes()
+                    + (b"flip" if flip else b"")
+                ).hexdigest()
+                for i in range(len(images))
+            ],
+            dtype="S40",
+        )
+        with self._locked():
+            known = self._keys()
+            row_of = {k: r for r, k in enumerate(known)}
+            missing = [i for i, k in enumerate(keys) if k not in row_of]
+            if missing:
+                self._append(images, missing, flip, batch_size)
+                known = np.concatenate([known, keys[missing]])
+                with io_utils.atomic_path(self._index, suffix=".npy") as tmp:
+                    np.save(tmp, known)
+                row_of = {k: r for r, k in enumerate(known)}
+        table = np.memmap(
+            self._data, np.float16, mode="r", shape=(len(known), *self.feature_shape)
+        )
+        return ImageRows(table, np.array([row_of[k] for k in keys], np.int64))
+
+    def _append(self, images, rows, flip: bool, batch_size: int) -> None:
+        print(
+            f"Computing backbone features of {len(rows)} images"
+            f"{' (flipped)' if flip else ''}, cache {self.path}",
+            flush=True,
+        )
+        bar = keras.utils.Progbar(len(rows), unit_name="image")
+        with open(self._data, "ab") as f:
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start : start + batch_size]
+                batch = np.stack([np.asarray(images[i]) for i in chunk])
+                if flip:
+                    batch = batch[:, :, ::-1]
+                maps = self.extractor.predict_on_batch(batch.astype(np.float32))
+                f.write(np.asarray(maps, np.float16).tobytes())
+                bar.add(len(chunk))
+            f.flush()
+            os.fsync(f.fileno())
+
+
+@keras.saving.register_keras_serializable(package="keras_attn")
+class RandomView(keras.layers.Layer):
+    """Picks one of V views of each example at random in training, view 0
+    otherwise: (B, V, ...) -> (B, ...).
+
+    The frozen mode's augmentation: each cached image comes with the map of
+    its flipped copy, and every epoch shows each image once, flipped with
+    probability 1/2 (V = 2). Its generator state is part of the model, so a
+    resumed run draws what the uninterrupted run would.
+
+    Args:
+        seed: seed of the draws.
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, views, training=False):
+        if not training:
+            return views[:, 0]  # (B, ...)
+        batch, count = keras.ops.shape(views)[0], keras.ops.shape(views)[1]
+        pick = keras.random.randint((batch,), 0, count, seed=self.seed_generator)
+        weights = keras.ops.one_hot(pick, count, dtype=views.dtype)  # (B, V)
+        return keras.ops.einsum("bv,bv...->b...", weights, views)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *input_shape[2:])
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+def head_model(
+    model: keras.Model,
+    attention: str,
+    attention_kwargs: dict | None,
+    dropout: float,
+    seed: int,
+) -> keras.Model:
+    """The trainable part of `model` (attention, pool, dropout, logits) on
+    cached maps of V views: `(B, V, s, s, C) -> logits`, built with the same
+    arguments as `model`'s head and starting from its weights; `copy_head`
+    moves the trained weights back into `model`."""
+    backbone = classifier.get_backbone(model)
+    feature_shape = tuple(int(d) for d in backbone.output.shape[1:])
+    inputs = keras.Input((None, *feature_shape), name="feature_views")
+    x = RandomView(seed, name="random_view")(inputs)  # (B, s, s, C)
+    logits = classifier.attention_head(
+        x, int(model.output_shape[-1]), attention, attention_kwargs, dropout
+    )
+    head = keras.Model(inputs, logits, name=f"{model.name}_head")
+    copy_head(model, head)
+    return head
+
+
+def copy_head(source: keras.Model, target: keras.Model) -> None:
+    """Copies the head layers' weights (by layer name) from `source` to `target`."""
+    names = {layer.name for layer in source.layers}
+    for name in HEAD_LAYERS:
+        if name in names:  # no attention layer with attention="none"
+            target.get_layer(name).set_weights(source.get_layer(name).get_weights())

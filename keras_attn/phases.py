@@ -1,0 +1,277 @@
+"""The phases of a training run, by backbone mode (`--backbone`).
+
+- `finetune`: one phase, `full`: the whole network trains on images (inside
+  the augmentation wrapper), the backbone at `backbone_lr_scale` times the
+  rate.
+- `frozen`: one phase, `probe`: the backbone stays frozen; its maps are
+  computed once per image and per flip (`features.FeatureCache`) and the
+  attention + head train on them (`features.head_model`): seconds per epoch.
+- `lp-ft`: `probe` for `probe_epochs`, then `full` from the probed head:
+  linear probing then fine-tuning (Kumar et al., 2022, "Fine-Tuning can
+  Distort Pretrained Features and Underperform Out-of-Distribution"), whose
+  point is that fine-tuning starts from a head that already fits.
+
+Each phase has its own warm-up + cosine schedule per step, its own resume
+backup (kept until the run is done, so a later phase always starts from
+the earlier one's final state) and its own best-validation checkpoint. The
+epochs of a run are numbered across phases in `history.csv`. The run keeps
+the best validation epoch of its last phase; in `lp-ft` the probe's best
+head is where fine-tuning starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import keras
+import numpy as np
+
+from keras_attn import features, input_pipeline, runs
+from keras_attn.checkpoints import BackupAndRestore, BestWeights
+from keras_attn.models import classifier
+from keras_attn.optimizers import LogLearningRate, ScaledAdamW, WarmupCosine
+
+
+@dataclasses.dataclass
+class Phase:
+    name: str  # "probe" (cached features) or "full" (images)
+    first: int  # its first epoch, numbered across the run
+    epochs: int
+
+    @property
+    def last(self) -> int:
+        return self.first + self.epochs
+
+
+def plan(config) -> list[Phase]:
+    if config.backbone == "finetune":
+        return [Phase("full", 0, config.epochs)]
+    if config.backbone == "frozen":
+        return [Phase("probe", 0, config.epochs)]
+    return [
+        Phase("probe", 0, config.probe_epochs),
+        Phase("full", config.probe_epochs, config.epochs),
+    ]
+
+
+def best_path(run_dir: str, phase: Phase) -> str:
+    return runs.path(
+        run_dir, os.path.join("checkpoints", f"best-{phase.name}.weights.h5")
+    )
+
+
+def class_weights(mode: str, data) -> np.ndarray | None:
+    """Per-class loss weights: `none`, or `balanced` (n / (K * n_c), scikit-
+    learn's rule, from the training split's counts)."""
+    if mode == "none":
+        return None
+    counts = np.bincount(data.train.labels, minlength=data.num_classes)
+    if (counts == 0).any():
+        empty = data.class_names[int(np.argmin(counts))]
+        raise ValueError(
+            f"--class_weight=balanced needs training images of every class; "
+            f"class {empty!r} has none. Add images or remove the class."
+        )
+    return len(data.train) / (data.num_classes * counts)
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """`EarlyStopping` on validation accuracy whose patience counts the epochs
+    of this phase a killed run already logged, so a resumed run stops where
+    it would have."""
+
+    def __init__(self, patience: int, run_dir: str, first_epoch: int):
+        super().__init__(monitor="val_accuracy", mode="max", patience=patience)
+        self.run_dir = run_dir
+        self.first_epoch = first_epoch
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        history = runs.read_history(self.run_dir)
+        if history:
+            values = history["val_accuracy"][history["epoch"] >= self.first_epoch]
+            if len(values):
+                best = int(np.argmax(values))  # the first best, as Keras
+                self.best_epoch = self.first_epoch + best
+                self.best = float(values[best])
+                self.wait = len(values) - 1 - best
+
+
+class Views:
+    """(N, V, ...) rows of V aligned arrays (a map and its flip's), read when
+    indexed, for `features.RandomView`."""
+
+    def __init__(self, *arrays):
+        self.arrays = arrays
+        self.shape = (len(arrays[0]), len(arrays), *arrays[0].shape[1:])
+        self.dtype = arrays[0].dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        views = [np.asarray(a[key]) for a in self.arrays]
+        return np.stack(views, axis=0 if np.ndim(key) == 0 else 1)
+
+
+def compile_phase(fitted, model, config, phase: Phase, learning_rate) -> None:
+    """Compiles what a phase fits: AdamW, label-smoothed cross-entropy; in
+    `full`, the backbone trains at `backbone_lr_scale` times the rate."""
+    multipliers = {}
+    classifier.set_backbone_trainable(model, phase.name == "full")
+    if phase.name == "full" and config.backbone_lr_scale != 1:
+        backbone = classifier.get_backbone(model)
+        multipliers = {
+            v.path: config.backbone_lr_scale for v in backbone.trainable_variables
+        }
+    fitted.compile(
+        optimizer=ScaledAdamW(
+            learning_rate=learning_rate,
+            weight_decay=config.weight_decay,
+            lr_multipliers=multipliers,
+        ),
+        loss=keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=config.label_smoothing
+        ),
+        # Weighted: the padding of an evenly split validation set weighs 0
+        # (input_pipeline.pad_to_batches); with --class_weight, training
+        # accuracy is class-weighted. Without weights it is plain accuracy.
+        weighted_metrics=["accuracy"],
+        jit_compile={"auto": "auto", "on": True, "off": False}[config.jit_compile],
+        steps_per_execution=config.steps_per_execution,
+    )
+
+
+def fit(
+    config,
+    data,
+    model: keras.Model,
+    train_model: keras.Model,
+    weights: str,
+    run_dir: str,
+    per_class: np.ndarray | None,
+    extra_callbacks: list | None = None,
+    on_last_epoch=None,
+) -> dict:
+    """Runs the plan's phases; leaves `model` with the weights the run keeps.
+
+    `model` is the classifier, `train_model` it inside the augmentation
+    wrapper, `weights` the backbone weights (they key the feature cache).
+    `on_last_epoch(model)`, if given, sees the classifier with the last
+    epoch's weights, before the best epoch's are restored.
+    Returns `{"stopped_epoch": int | None, "best_val_accuracy": float | None}`.
+    """
+    phases = plan(config)
+    history = runs.read_history(run_dir)
+    steps = input_pipeline.steps_per_epoch(
+        len(data.train), config.batch_size, config.distribute
+    )
+    cache = None
+    head = None
+    result = {"stopped_epoch": None, "best_val_accuracy": None}
+    for phase in phases:
+        is_last = phase is phases[-1]
+        if phase.name == "probe":
+            if cache is None:
+                cache = features.FeatureCache(
+                    features.feature_extractor(model),
+                    weights,
+                    config.image_size,
+                    config.cache_dir,
+                )
+            kwargs = {"branches": config.branches} if config.branches else None
+            head = features.head_model(
+                model, config.attention, kwargs, config.dropout, config.seed
+            )
+            fitted = head
+            train_x = Views(
+                cache.features(data.train.images),
+                cache.features(data.train.images, flip=True),
+            )
+            val_x = Views(cache.features(data.val.images))
+        else:
+            fitted = train_model
+            train_x, val_x = data.train.images, data.val.images
+        backup = BackupAndRestore(
+            os.path.join(runs.path(run_dir, runs.BACKUP), phase.name)
+        )
+        train_data = input_pipeline.fit_data(
+            train_x,
+            data.train.labels,
+            data.num_classes,
+            config.batch_size,
+            training=True,
+            seed=config.seed,
+            even=config.distribute,
+            first_epoch=backup.epoch() or phase.first,
+            sample_weights=None if per_class is None else per_class[data.train.labels],
+        )
+        validation = input_pipeline.fit_data(
+            val_x,
+            data.val.labels,
+            data.num_classes,
+            config.batch_size,
+            training=False,
+            even=config.distribute,
+        )
+        warmup = min(config.warmup_epochs, max(phase.epochs - 1, 0))
+        schedule = WarmupCosine(
+            config.learning_rate, phase.epochs * steps, warmup * steps
+        )
+        compile_phase(fitted, model, config, phase, schedule)
+        logged = np.zeros(0)
+        if history:
+            epochs = history["epoch"]
+            within = (epochs >= phase.first) & (epochs < phase.last)
+            logged = history["val_accuracy"][within]
+        best = BestWeights(
+            best_path(run_dir, phase), best=float(logged.max()) if len(logged) else None
+        )
+        stopping = None
+        if config.early_stopping and is_last:
+            stopping = ResumableEarlyStopping(
+                config.early_stopping, run_dir, phase.first
+            )
+        # Logged values first; the backup last: once it says an epoch is done,
+        # everything that epoch writes is on disk.
+        callbacks = [
+            LogLearningRate(),
+            best,
+            keras.callbacks.TerminateOnNaN(),
+            *([stopping] if stopping else []),
+            *([_tensorboard(run_dir)] if config.tensorboard else []),
+            keras.callbacks.CSVLogger(runs.path(run_dir, runs.HISTORY), append=True),
+            backup,
+            *(extra_callbacks or []),
+        ]
+        fitted.fit(
+            train_data,
+            epochs=phase.last,
+            initial_epoch=phase.first,
+            steps_per_epoch=steps,
+            validation_data=validation,
+            callbacks=callbacks,
+            shuffle=False,  # `train_data` draws a new order every epoch
+            verbose=2 if os.environ.get("CI") else "auto",
+        )
+        if phase is phases[-1] and on_last_epoch is not None:
+            if phase.name == "probe":
+                features.copy_head(head, model)
+            on_last_epoch(model)
+        if os.path.exists(best.path):
+            fitted.load_weights(best.path)
+        if phase.name == "probe":
+            features.copy_head(head, model)  # the classifier gets the probed head
+        result["best_val_accuracy"] = best.best
+        if stopping is not None and stopping.stopped_epoch:
+            result["stopped_epoch"] = stopping.stopped_epoch
+        if fitted.stop_training and not result["stopped_epoch"]:  # TerminateOnNaN
+            break
+    return result
+
+
+def _tensorboard(run_dir: str) -> keras.callbacks.Callback:
+    return keras.callbacks.TensorBoard(
+        log_dir=runs.path(run_dir, runs.TENSORBOARD), write_graph=False
+    )
