@@ -49,8 +49,9 @@ def weights_fingerprint(weights: str) -> str:
 
 def feature_extractor(model: keras.Model) -> keras.Model:
     """Pixels -> the backbone's last map: the classifier up to its attention."""
-    backbone = classifier.get_backbone(model)
-    return keras.Model(model.inputs, backbone.output)
+    names = {layer.name for layer in model.layers}
+    first = classifier.ATTENTION_NAME if classifier.ATTENTION_NAME in names else "pool"
+    return keras.Model(model.inputs, model.get_layer(first).input)
 
 
 class FeatureCache:
@@ -183,8 +184,7 @@ def head_model(
     cached maps of V views: `(B, V, s, s, C) -> logits`, built with the same
     arguments as `model`'s head and starting from its weights; `copy_head`
     moves the trained weights back into `model`."""
-    backbone = classifier.get_backbone(model)
-    feature_shape = tuple(int(d) for d in backbone.output.shape[1:])
+    feature_shape = tuple(int(d) for d in feature_extractor(model).output.shape[1:])
     inputs = keras.Input((None, *feature_shape), name="feature_views")
     x = RandomView(seed, name="random_view")(inputs)  # (B, s, s, C)
     logits = classifier.attention_head(

@@ -202,17 +202,20 @@ def test_resume_in_the_first_epoch_after_the_probe_phase(tmp_path):
 
 
 def test_lp_ft_probes_on_cached_features_then_fine_tunes(tmp_path):
-    recorder = EpochRecorder()
+    recorder, rates = EpochRecorder(), StepRates()
     run_dir = tmp_path / "run"
     train_lib.train(
         small_config(run_dir, epochs=1, backbone="lp-ft", probe_epochs=2),
-        extra_callbacks=[recorder],
+        extra_callbacks=[recorder, rates],
     )
     assert recorder.epochs == [0, 1, 2]  # probe 0-1, fine-tuning 2
     history = read_history(str(run_dir))
     np.testing.assert_array_equal(history["epoch"], [0, 1, 2])
-    # Each phase warms up and decays on its own curve.
-    assert history["learning_rate"][2] > history["learning_rate"][1]
+    # Each phase has its own curve: 5 steps an epoch; the probe warms up over
+    # its first epoch and decays; fine-tuning (1 epoch: no warm-up) restarts.
+    probe = [float(WarmupCosine(1e-3, 10, 5)(t)) for t in range(10)]
+    tune = [float(WarmupCosine(1e-3, 5, 0)(t)) for t in range(5)]
+    np.testing.assert_allclose(rates.rates, probe + tune, rtol=1e-5)
     metrics = runs.read_metrics(str(run_dir))
     assert metrics["backbone_mode"] == "lp-ft" and metrics["epochs"] == 3
 
