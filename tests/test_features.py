@@ -1,0 +1,93 @@
+"""The frozen-backbone mode's parts: the feature cache, its key, RandomView."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_attn import features, runs
+from keras_attn.train_config import TrainConfig, check_resumable
+
+
+class CountingExtractor:
+    """A stand-in backbone: the mean colour of each image, counted."""
+
+    input_shape = (None, 8, 8, 3)
+    output_shape = (None, 1, 1, 3)
+
+    def __init__(self):
+        self.images = 0
+
+    def predict_on_batch(self, batch):
+        self.images += len(batch)
+        return batch.mean(axis=(1, 2), keepdims=True)
+
+
+def _images(n=6, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, 8, 8, 3), np.uint8)
+
+
+def test_features_are_computed_once_per_image_and_flip(tmp_path):
+    images = _images()
+    extractor = CountingExtractor()
+    cache = features.FeatureCache(extractor, "w", 128, str(tmp_path))
+    first = np.asarray(cache.features(images))
+    np.testing.assert_allclose(
+        first[:, 0, 0], images.mean(axis=(1, 2)), rtol=1e-3
+    )  # float16
+    flipped = np.asarray(cache.features(images, flip=True))
+    assert extractor.images == 12
+    # Again, and in another order: nothing computed, the same rows.
+    again = features.FeatureCache(CountingExtractor(), "w", 128, str(tmp_path))
+    np.testing.assert_array_equal(np.asarray(again.features(images[::-1])), first[::-1])
+    assert again.extractor.images == 0
+    np.testing.assert_array_equal(
+        np.asarray(again.features(images, flip=True)), flipped
+    )
+
+
+def test_the_cache_key_holds_weights_size_and_pixels(tmp_path):
+    base = features.FeatureCache(CountingExtractor(), "w", 128, str(tmp_path))
+    for other in (
+        features.FeatureCache(CountingExtractor(), "other", 128, str(tmp_path)),
+        features.FeatureCache(CountingExtractor(), "w", 224, str(tmp_path)),
+    ):
+        assert other.path != base.path
+    # A local checkpoint is keyed by its files: an edited file is new weights.
+    weights = tmp_path / "ckpt"
+    weights.mkdir()
+    (weights / "model.safetensors").write_bytes(b"1")
+    before = features.weights_fingerprint(str(weights))
+    (weights / "model.safetensors").write_bytes(b"22")
+    assert features.weights_fingerprint(str(weights)) != before
+    # Other pixels are other rows.
+    images = _images()
+    extractor = CountingExtractor()
+    cache = features.FeatureCache(extractor, "w", 128, str(tmp_path))
+    cache.features(images)
+    changed = images.copy()
+    changed[0, 0, 0, 0] ^= 1
+    cache.features(changed)
+    assert extractor.images == 6 + 1
+
+
+def test_random_view_draws_per_example_in_training_only():
+    layer = features.RandomView(seed=0)
+    views = np.stack([np.zeros((64, 2)), np.ones((64, 2))], axis=1)  # (64, 2, 2)
+    picked = keras.ops.convert_to_numpy(layer(views, training=True))
+    assert picked.shape == (64, 2) and 10 < picked[:, 0].sum() < 54
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layer(views, training=False)), np.zeros((64, 2))
+    )
+    again = features.RandomView.from_config(layer.get_config())
+    assert again.seed == 0
+
+
+def test_resuming_with_another_backbone_mode_is_refused(tmp_path):
+    config = TrainConfig(backbone="frozen").resolved()
+    runs.write_config(str(tmp_path), json.loads(json.dumps(config.__dict__)))
+    (tmp_path / runs.BACKUP).mkdir()
+    other = TrainConfig(backbone="finetune").resolved()
+    with pytest.raises(ValueError, match="backbone: 'frozen' there, 'finetune' now"):
+        check_resumable(str(tmp_path), other)
