@@ -10,7 +10,7 @@ model_{fp32,dynamic,fp16,int8}.tflite (each with TFLite metadata, ready for
 MediaPipe's ImageClassifier), labels.txt and report.json (size, parity with
 Keras, agreement, accuracy, latency, the images checked on). A file that
 fails its checks is not written and the command exits with status 2, naming
-the check. See keras_attn/export_lib.py.
+the check. See keras_attn/export.py.
 """
 
 import os
@@ -24,19 +24,21 @@ from keras_attn.cli import import_tensorflow_quietly, run_main  # noqa: E402
 
 import_tensorflow_quietly()
 
-from keras_attn import export_lib, runs  # noqa: E402
+from keras_attn import export, runs  # noqa: E402
 
 flags.DEFINE_string("run", None, "Run folder (default: the newest one under runs/).")
 flags.DEFINE_string("runs_root", "runs", "Where to look for the newest run.")
 flags.DEFINE_bool("saved_model", True, "Write the SavedModel.")
 flags.DEFINE_bool("tflite", True, "Write the .tflite files named by --quantize.")
 flags.DEFINE_list(
-    "quantize", list(export_lib.VARIANTS), "TFLite variants: fp32,dynamic,fp16,int8."
+    "quantize",
+    list(export.QUANTIZATIONS),
+    "TFLite quantizations: fp32,dynamic,fp16,int8.",
 )
 flags.DEFINE_integer(
     "calibration_steps", 100, "Training images that calibrate int8 (kept in the run)."
 )
-flags.DEFINE_enum("int8_io", "uint8", list(export_lib.INT8_IO), "int8 file's I/O type.")
+flags.DEFINE_enum("int8_io", "uint8", list(export.INT8_IO), "int8 file's I/O type.")
 flags.DEFINE_integer(
     "eval_images", None, "Held-out images each file is checked on (default: all kept)."
 )
@@ -52,7 +54,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # TF logs each SavedModel step at INFO
-    config = export_lib.ExportConfig(
+    config = export.ExportConfig(
         run_dir=FLAGS.run or runs.latest_run(FLAGS.runs_root),
         saved_model=FLAGS.saved_model,
         tflite=FLAGS.tflite,
@@ -67,13 +69,13 @@ def main(argv):
     )
     print(f"Exporting {config.run_dir}")
     export_dir = runs.path(config.run_dir, runs.EXPORT)
-    report_path = os.path.join(export_dir, export_lib.REPORT_FILE)
+    report_path = os.path.join(export_dir, export.REPORT_FILE)
     try:
-        report = export_lib.export_run(config)
-    except export_lib.ExportCheckError:
-        print(export_lib.summary_table(export_lib.read_report(report_path)))
+        report = export.export_run(config)
+    except export.ExportCheckError:
+        print(export.summary_table(export.read_report(report_path)))
         raise
-    print(export_lib.summary_table(report))
+    print(export.summary_table(report))
     print(f"Export folder: {export_dir}")
 
 

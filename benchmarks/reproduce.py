@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
-from keras_attn import reproduce_lib  # noqa: E402
+from keras_attn import reproduce_lib, results_report  # noqa: E402
 from keras_attn.cli import run_main  # noqa: E402
 
 flags.DEFINE_string("dataset", None, "shapes | cifar10 | folder:PATH | ...")
@@ -79,7 +79,7 @@ def main(argv):
         batch_size=FLAGS.batch_size,
     )
     results = reproduce_lib.run(config)
-    print(reproduce_lib.markdown(results))
+    print(results_report.markdown(results))
     print(f"Wrote {os.path.join(FLAGS.out, 'results.md')}")
 
 

@@ -26,7 +26,7 @@ import tempfile  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from keras_attn import export_lib, io_utils, runs  # noqa: E402
+from keras_attn import export, io_utils, runs  # noqa: E402
 from keras_attn.cli import run_main  # noqa: E402
 
 flags.DEFINE_string("run", None, "Run folder (default: the newest one under runs/).")
@@ -77,7 +77,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # TF logs each SavedModel step at INFO
     run_dir = FLAGS.run or runs.latest_run()
     with tempfile.TemporaryDirectory() as tmp:
-        config = export_lib.ExportConfig(
+        config = export.ExportConfig(
             run_dir=run_dir,
             saved_model=False,
             calibration_steps=FLAGS.calibration_steps,
@@ -85,7 +85,7 @@ def main(argv):
             latency_runs=FLAGS.latency_runs,
             out_dir=FLAGS.out_dir or tmp,
         )
-        report = export_lib.export_run(config)
+        report = export.export_run(config)
     results = {
         "command": "python benchmarks/tflite_bench.py --run=" + run_dir,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
@@ -97,7 +97,7 @@ def main(argv):
         f"{report['image_size']} px inside, {report['eval_images']} "
         f"{report['split']} images, {results['machine']}"
     )
-    print(export_lib.summary_table(report))
+    print(export.summary_table(report))
     print()
     for row in results["targets"]:
         mark = "met" if row["met"] else "MISSED"

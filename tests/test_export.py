@@ -23,13 +23,13 @@ from conftest import REPO, TIN100, WEIGHTS, require
 from PIL import Image
 
 import keras_attn
-from keras_attn import edge, evaluate_lib, export_lib, runs, tflite_metadata, train_lib
+from keras_attn import edge, evaluate_lib, export, runs, tflite_metadata, train_lib
 from keras_attn.data import Split
 from keras_attn.layers import BRANCHES, UnifiedSpatialAttention
 from keras_attn.runs import Samples
 
 CLASSES = 10
-VARIANTS = export_lib.VARIANTS
+QUANTIZATIONS = export.QUANTIZATIONS
 
 
 def _script(*args, timeout=600):
@@ -106,22 +106,24 @@ def held_out(trained_run):
     return split.images, split.labels, np.asarray(logits)
 
 
-def read(run_dir, variant) -> bytes:
-    return (run_dir / "export" / f"model_{variant}.tflite").read_bytes()
+def read(run_dir, quantization) -> bytes:
+    return (run_dir / "export" / f"model_{quantization}.tflite").read_bytes()
 
 
 def test_export_writes_every_artefact(exported):
     run_dir, report = exported
     out = run_dir / "export"
-    for variant in VARIANTS:
-        assert (out / f"model_{variant}.tflite").stat().st_size > 0
-        assert report["tflite"][variant]["status"] == "ok", report["tflite"][variant]
+    for quantization in QUANTIZATIONS:
+        assert (out / f"model_{quantization}.tflite").stat().st_size > 0
+        assert report["tflite"][quantization]["status"] == "ok", report["tflite"][
+            quantization
+        ]
     assert (out / "saved_model" / "saved_model.pb").exists()
     assert (out / "labels.txt").read_text() == (run_dir / "labels.txt").read_text()
     assert report["status"] == "ok" and report["saved_model"]["status"] == "ok"
     assert not [f for f in os.listdir(out) if f.startswith((".tmp", ".old"))]
-    for variant in VARIANTS:
-        entry = report["tflite"][variant]
+    for quantization in QUANTIZATIONS:
+        entry = report["tflite"][quantization]
         for key in ("size_bytes", "top1_agreement", "accuracy"):
             assert key in entry
         assert set(entry["latency_ms"]) == {"threads_1", "threads_2"}
@@ -135,7 +137,7 @@ def test_export_writes_every_artefact(exported):
     assert (out / "labels.txt").stat().st_mode & 0o777 == 0o644
     assert (out / "saved_model").stat().st_mode & 0o777 == 0o755
     assert (out / "model_int8.tflite").stat().st_mode & 0o777 == 0o644
-    sizes = {v: report["tflite"][v]["size_bytes"] for v in VARIANTS}
+    sizes = {v: report["tflite"][v]["size_bytes"] for v in QUANTIZATIONS}
     assert sizes["int8"] < 0.3 * sizes["fp32"]
     assert sizes["dynamic"] < 0.3 * sizes["fp32"]
     assert sizes["fp16"] < 0.55 * sizes["fp32"]
@@ -159,7 +161,7 @@ def test_fp32_tflite_logits_match_keras(exported, held_out):
     run_dir, report = exported
     images, _, logits = held_out
     content = read(run_dir, "fp32")
-    tflite_logits = export_lib.softmax_input_logits(content, images[:16])
+    tflite_logits = export.softmax_input_logits(content, images[:16])
     assert np.abs(tflite_logits - logits[:16]).max() <= 1e-4
     assert report["tflite"]["fp32"]["logits"]["max_abs_diff"] <= 1e-4
     clf = edge.TFLiteClassifier(content, runs.read_labels(str(run_dir)))
@@ -194,13 +196,16 @@ def test_int8_agrees_with_keras_on_real_images(exported, held_out):
 
 def test_every_file_is_builtin_stateless_and_has_each_branch_op(exported):
     run_dir, _ = exported
-    for variant in VARIANTS:
-        ops = edge.model_ops(read(run_dir, variant))
-        assert all(op.isupper() for op in ops), (variant, sorted(set(ops)))
-        assert not set(ops) & set(export_lib.VARIABLE_OPS), variant
+    for quantization in QUANTIZATIONS:
+        ops = edge.model_ops(read(run_dir, quantization))
+        assert all(op.isupper() for op in ops), (quantization, sorted(set(ops)))
+        assert not set(ops) & set(export.VARIABLE_OPS), quantization
         # hierarchical: resize back; neighbourhood: local std; fusion: concat + sigmoid
         needed = {"RESIZE_BILINEAR", "AVERAGE_POOL_2D", "SQRT", "CONCATENATION"}
-        assert needed | {"LOGISTIC", "SOFTMAX"} <= set(ops), (variant, sorted(set(ops)))
+        assert needed | {"LOGISTIC", "SOFTMAX"} <= set(ops), (
+            quantization,
+            sorted(set(ops)),
+        )
 
 
 def _branch_model(branches) -> keras.Model:
@@ -222,20 +227,18 @@ def test_each_attention_branch_converts_alone_and_matches(branch):
     features = np.random.default_rng(2).uniform(0, 255, (6, 8, 8, 32))
     features = features.astype("float32")
     logits = model.predict(features, verbose=0)
-    for variant in ("fp32", "int8"):
-        content = export_lib.convert(model, variant, features, calibration_steps=6)
+    for quantization in ("fp32", "int8"):
+        content = export.convert(model, quantization, features, calibration_steps=6)
         ops = edge.model_ops(content)
-        assert all(op.isupper() for op in ops), (branch, variant, ops)
-        assert not set(ops) & set(export_lib.VARIABLE_OPS), (branch, variant)
-        if variant == "fp32":
-            tflite_logits = export_lib.softmax_input_logits(content, features)
+        assert all(op.isupper() for op in ops), (branch, quantization, ops)
+        assert not set(ops) & set(export.VARIABLE_OPS), (branch, quantization)
+        if quantization == "fp32":
+            tflite_logits = export.softmax_input_logits(content, features)
             assert np.abs(tflite_logits - logits).max() <= 1e-4, branch
     if branch == "memory":
         # The filled memory is a constant in the file: emptied, the file differs.
         model.get_layer("attention").memory_count.assign(0.0)
-        emptied = export_lib.softmax_input_logits(
-            export_lib.convert(model, "fp32"), features
-        )
+        emptied = export.softmax_input_logits(export.convert(model, "fp32"), features)
         assert np.abs(emptied - logits).max() > 1e-3
 
 
@@ -245,8 +248,8 @@ def test_metadata_reads_back_with_mediapipes_schema(exported):
     )
     run_dir, _ = exported
     labels = runs.read_labels(str(run_dir))
-    for variant in VARIANTS:
-        content = read(run_dir, variant)
+    for quantization in QUANTIZATIONS:
+        content = read(run_dir, quantization)
         metadata = schema.ModelMetadataT.InitFromPackedBuf(
             bytearray(tflite_metadata.read_metadata(content)), 0
         )
@@ -284,8 +287,8 @@ def test_metadata_keeps_tensor_data_16_byte_aligned(exported):
             assert start % 16 == 0, i
 
 
-def _predict_top(run_dir, variant, paths):
-    model = run_dir / "export" / f"model_{variant}.tflite"
+def _predict_top(run_dir, quantization, paths):
+    model = run_dir / "export" / f"model_{quantization}.tflite"
     result = _script("predict.py", str(model), *paths, "--top_k=3", timeout=120)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -309,9 +312,9 @@ def test_mediapipe_image_classifier_agrees_with_predict(exported):
     for name in sorted(os.listdir(os.path.join(root, "val")))[:4]:
         folder = os.path.join(root, "val", name)
         paths.append(os.path.join(folder, sorted(os.listdir(folder))[0]))
-    for variant in VARIANTS:
-        predicted = _predict_top(run_dir, variant, paths)
-        model = str(run_dir / "export" / f"model_{variant}.tflite")
+    for quantization in QUANTIZATIONS:
+        predicted = _predict_top(run_dir, quantization, paths)
+        model = str(run_dir / "export" / f"model_{quantization}.tflite")
         options = vision.ImageClassifierOptions(
             base_options=BaseOptions(model_asset_path=model), max_results=3
         )
@@ -323,8 +326,8 @@ def test_mediapipe_image_classifier_agrees_with_predict(exported):
                 result = classifier.classify(image)
                 best = result.classifications[0].categories[0]
                 label, prob = predicted[path]
-                assert best.category_name == label, (variant, path)
-                assert best.score == pytest.approx(prob, abs=2e-3), (variant, path)
+                assert best.category_name == label, (quantization, path)
+                assert best.score == pytest.approx(prob, abs=2e-3), (quantization, path)
         finally:
             classifier.close()
 
@@ -343,14 +346,12 @@ def test_failed_check_writes_nothing_and_names_the_check(
     # A converter that returns a file far from the Keras model: the dynamic
     # range one (logit error ~0.1) in place of the float32 one.
     dynamic = read(run_dir, "dynamic")
-    monkeypatch.setattr(export_lib, "convert", lambda *args, **kwargs: dynamic)
-    config = export_lib.ExportConfig(
+    monkeypatch.setattr(export, "convert", lambda *args, **kwargs: dynamic)
+    config = export.ExportConfig(
         run_dir=str(copy), saved_model=False, quantize=("fp32",), latency_runs=2
     )
-    with pytest.raises(
-        export_lib.ExportCheckError, match=r"model_fp32\.tflite.*parity"
-    ):
-        export_lib.export_run(config)
+    with pytest.raises(export.ExportCheckError, match=r"model_fp32\.tflite.*parity"):
+        export.export_run(config)
     assert not stale.exists()
     assert not [f for f in os.listdir(copy / "export") if f.startswith(".tmp")]
     report = json.loads((copy / "export" / "report.json").read_text())
@@ -383,8 +384,8 @@ def test_a_model_that_needs_flex_ops_is_refused_not_written(tmp_path):
     split = Split(images, np.zeros(4))
     run = runs.Run(str(tmp_path), model, {}, ["a", "b"], Samples(split, split, "val"))
     logits = model.predict(images.astype("float32"), verbose=0)
-    config = export_lib.ExportConfig(run_dir=str(tmp_path))
-    entry = export_lib.export_tflite(
+    config = export.ExportConfig(run_dir=str(tmp_path))
+    entry = export.export_tflite(
         run, "fp32", str(tmp_path), images, np.zeros(4), logits, config
     )
     assert entry["failed_checks"] == ["conversion"], entry
@@ -404,15 +405,15 @@ def _copy_run(run_dir, to, with_export=False):
 def test_partial_reexport_keeps_the_report_and_folder_in_step(exported, tmp_path):
     run_dir, report = exported
     copy = _copy_run(run_dir, tmp_path / "run", with_export=True)
-    config = export_lib.ExportConfig(
+    config = export.ExportConfig(
         run_dir=str(copy), saved_model=False, quantize=("fp32",), latency_runs=2
     )
-    again = export_lib.export_run(config)
+    again = export.export_run(config)
     # The files it did not touch are still there, and still in the report.
-    assert set(again["tflite"]) == set(VARIANTS)
-    for variant in ("dynamic", "fp16", "int8"):
-        assert again["tflite"][variant] == report["tflite"][variant]
-        assert (copy / "export" / f"model_{variant}.tflite").exists()
+    assert set(again["tflite"]) == set(QUANTIZATIONS)
+    for quantization in ("dynamic", "fp16", "int8"):
+        assert again["tflite"][quantization] == report["tflite"][quantization]
+        assert (copy / "export" / f"model_{quantization}.tflite").exists()
     assert again["saved_model"] == report["saved_model"]
     assert again["tflite"]["fp32"]["status"] == "ok"
     # Files exported from another model are stale: removed, not reported.
@@ -420,8 +421,8 @@ def test_partial_reexport_keeps_the_report_and_folder_in_step(exported, tmp_path
     old = json.loads((other / "export" / "report.json").read_text())
     old["model_sha256"] = "0" * 64
     (other / "export" / "report.json").write_text(json.dumps(old))
-    again = export_lib.export_run(
-        export_lib.ExportConfig(
+    again = export.export_run(
+        export.ExportConfig(
             run_dir=str(other), saved_model=False, quantize=("fp32",), latency_runs=2
         )
     )
@@ -453,7 +454,7 @@ def test_evaluate_agrees_with_the_export_report_for_every_file(exported):
     the images the run keeps, its top-1 is export/report.json's."""
     run_dir, report = exported
     models = {"keras": run_dir / "model.keras"}
-    models.update({v: run_dir / "export" / f"model_{v}.tflite" for v in VARIANTS})
+    models.update({v: run_dir / "export" / f"model_{v}.tflite" for v in QUANTIZATIONS})
     for name, model in models.items():
         result = evaluate_lib.evaluate(
             evaluate_lib.EvalConfig(str(run_dir), model=str(model), data="sample")

@@ -17,7 +17,7 @@ import pytest
 from conftest import REPO
 from PIL import Image
 
-from keras_attn import edge, export_lib
+from keras_attn import edge, export
 from keras_attn.cli import run_main
 from keras_attn.data import load_dataset
 
@@ -73,10 +73,10 @@ def exported(tmp_path_factory):
         "int8float": dict(variant="int8", int8_io="float32"),
     }
     for name, options in files.items():
-        content = export_lib.convert(
+        content = export.convert(
             model, calibration_images=calibration.astype(np.uint8), **options
         )
-        content = export_lib.add_metadata(content, LABELS, "tiny", options["variant"])
+        content = export.add_metadata(content, LABELS, "tiny", options["variant"])
         (folder / f"model_{name}.tflite").write_bytes(content)
     (folder / "labels.txt").write_text("\n".join(LABELS) + "\n")
     return folder

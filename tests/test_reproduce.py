@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_attn import reproduce_lib
+from keras_attn import reproduce_lib, results_report
 from keras_attn.layers import BRANCHES
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,63 +78,14 @@ def test_paired_differences_pair_by_seed():
     assert diff[1] == pytest.approx(np.std([-0.1, 0.1], ddof=1))
 
 
-def _toy_features(n_per_class=20, classes=3, seed=0):
-    """Separable (s, s, C) features: class k lights channel k in a 2x2 block."""
-    rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(classes), n_per_class).astype(np.int32)
-    x = rng.normal(0, 0.1, (len(labels), 4, 4, 8)).astype(np.float32)
-    for i, label in enumerate(labels):
-        x[i, 1:3, 1:3, label] += 3.0
-    return x, labels
-
-
-def _config(tmp_path, **kw):
-    values = dict(
-        dataset="toy",
-        weights="none",
-        out=str(tmp_path),
-        epochs=15,
-        learning_rates=(1e-2,),
-        batch_size=16,
-        warmup_epochs=1,
-    )
-    values.update(kw)
-    return reproduce_lib.ReproduceConfig(**values)
-
-
-@pytest.mark.parametrize("variant", ["none", "unified-only_contextual"])
-def test_frozen_trainer_learns_a_separable_problem(tmp_path, variant):
-    x, y = _toy_features()
-    xv, yv = _toy_features(5, seed=1)
-    feats = reproduce_lib.Features(x, x[:, :, ::-1], y, xv, yv, None, None, None)
-    model, metrics = reproduce_lib.train_head(
-        feats, 3, variant, 1e-2, 0, _config(tmp_path)
-    )
-    assert metrics["val_accuracy"] == 1.0
-    assert metrics["val_loss"] < np.log(3) - 0.2  # well below chance
-    assert len(metrics["history"]["loss"]) == 15
-    assert metrics["history"]["loss"][-1] < metrics["history"]["loss"][0]
-    assert model.output_shape == (None, 3)
-
-
-def test_pointing_scores_on_hand_made_maps():
-    maps = np.zeros((2, 4, 4), np.float32)
-    maps[0, 0, 0] = 1.0  # max in the top-left cell
-    maps[1, 3, 3] = 1.0  # max in the bottom-right cell
-    maps[:, 2, 2] = -1.0  # min in cell (2, 2) of both
-    boxes = np.array([[0.0, 0.0, 0.2, 0.2], [0.0, 0.0, 0.2, 0.2]], np.float32)
-    scores = reproduce_lib.pointing_scores(maps, boxes)
-    assert scores["pointing_max"] == 0.5
-    assert scores["pointing_min"] == 0.0
-    assert scores["pointing_chance"] == pytest.approx(1 / 16)
-
-
 def test_markdown_table_has_every_variant_and_difference():
     entry = {
         "chosen_learning_rate": 1e-3,
         "val_accuracy": (0.5, 0.01),
-        "val_loss": (2.0, 0.1),
-        "train_seconds": (3.0, 0.1),
+        "test_accuracy": (0.4, 0.02),
+        "last_test_accuracy": (0.39, 0.03),
+        "test_loss": (2.0, 0.1),
+        "wall_seconds": (3.0, 0.1),
         "parameters": 11_200_000,
         "flops": 1.06e9,
         "runs": [{"seed": 0, "val_accuracy": 0.5}],
@@ -152,10 +103,10 @@ def test_markdown_table_has_every_variant_and_difference():
         "variants": {"none": entry, "unified": dict(entry, val_accuracy=(0.6, 0.02))},
         "differences": {"unified": {"val_accuracy": (0.1, 0.01)}},
     }
-    text = reproduce_lib.markdown(results)
-    assert "| `none` | 0.001 | 50.0 ± 1.0 |" in text
+    text = results_report.markdown(results)
+    assert "| `none` | 0.001 | 50.0 ± 1.0 | 40.0 ± 2.0 | 39.0 ± 3.0 |" in text
     assert "| `unified` | 0.001 | 60.0 ± 2.0 |" in text
-    assert "| `unified` | 10.0 ± 1.0 | - |" in text
+    assert "| `unified` | 10.0 ± 1.0 | - | - |" in text
     assert "0.530" in text  # GMACs = FLOPs / 2
 
 
@@ -200,25 +151,25 @@ def test_results_json_is_written_by_write_results(tmp_path):
         "backend": "jax",
         "variants": {},
     }
-    reproduce_lib.write_results(results, str(tmp_path))
+    results_report.write_results(results, str(tmp_path))
     with open(tmp_path / "results.json") as f:
         assert json.load(f)["dataset"]["name"] == "toy"
     assert (tmp_path / "results.md").read_text().startswith("### toy")
 
 
-def test_finetune_protocol_pairs_runs_and_reuses_them(tmp_path):
-    """`--protocol=finetune`: one train.py run per variant and seed, a table
-    with the best-val and last-epoch val, and finished runs are not retrained."""
+@pytest.mark.parametrize("protocol", ["frozen", "finetune"])
+def test_each_protocol_pairs_train_py_runs_and_reuses_them(tmp_path, protocol):
+    """One train.py run per variant and seed (`--backbone=PROTOCOL`), a table
+    with the best-val and last-epoch numbers, finished runs not retrained."""
     config = reproduce_lib.ReproduceConfig(
         dataset="shapes",
-        weights="none",
+        weights=require(WEIGHTS) if protocol == "frozen" else "none",
         out=str(tmp_path),
         variants=("none", "unified"),
         seeds=(0,),
         learning_rates=(1e-3,),
-        protocol="finetune",
+        protocol=protocol,
         epochs=1,
-        warmup_epochs=0,
         shots=2,
         val_shots=2,
         batch_size=10,
@@ -229,7 +180,9 @@ def test_finetune_protocol_pairs_runs_and_reuses_them(tmp_path):
     for entry in variants.values():
         assert len(entry["runs"]) == 1
         assert 0.0 <= entry["val_accuracy"][0] <= 1.0
-        assert "last_val_accuracy" in entry and "test_accuracy" in entry
+        for key in ("last_val_accuracy", "test_accuracy", "last_test_accuracy"):
+            assert key in entry, key
+        assert entry["wall_seconds"][0] > 0
         assert len(entry["history_seed0"]["val_accuracy"]) == 1
     assert variants["unified"]["parameters"] > variants["none"]["parameters"]
     diff = results["differences"]["unified"]["val_accuracy"][0]
@@ -239,8 +192,8 @@ def test_finetune_protocol_pairs_runs_and_reuses_them(tmp_path):
     )
     assert diff == pytest.approx(expected)
     text = (tmp_path / "results.md").read_text()
-    assert "(finetune protocol)" in text and "Last epoch, unselected" in text
-    assert "Δ last-epoch val top-1" in text
+    assert f"({protocol} protocol)" in text and "Last epoch's val" in text
+    assert "Δ last-epoch val top-1" in text and "Δ test top-1 (last epoch)" in text
     metrics = tmp_path / "runs" / "unified-lr0.001-seed0" / "metrics.json"
     stamp = metrics.stat().st_mtime_ns
     again = reproduce_lib.run(config)

@@ -1,0 +1,243 @@
+"""Exporting a trained run for serving and for devices, every artefact verified.
+
+`export_run(ExportConfig(run_dir=...))` is what `export.py` calls. It loads the
+run's clean model and the images the run folder keeps (`runs.py`: training
+images for int8 calibration, held-out images for the checks), so it needs
+neither the training data nor the machine it was on, and writes
+`DIR/export/`:
+
+    saved_model/          TF SavedModel: `serving_default` takes raw RGB pixels
+                          (B, h, w, 3), float32 0..255 at the run's stored
+                          image size, and returns logits like the Keras model
+    model_fp32.tflite     float32
+    model_dynamic.tflite  int8 weights, float activations (dynamic range)
+    model_fp16.tflite     float16 weights
+    model_int8.tflite     full integer, calibrated on training images; uint8
+                          input and output by default (`int8_io`)
+    labels.txt  report.json
+
+The `.tflite` files are made by Keras' own LiteRT export
+(`model.export(format="litert")`, which drives `tf.lite.TFLiteConverter`)
+with builtin ops only: Keras turns on SELECT_TF_OPS by default, and a Flex op
+would make the plain LiteRT runtime and integer accelerators refuse the file.
+Each file takes one image (batch 1, the usual mobile contract), ends in a
+softmax (apps get probabilities) and carries TFLite metadata (input
+normalisation, labels), so MediaPipe's `ImageClassifier` runs it as it is
+(`keras_attn.tflite_metadata`).
+
+Nothing is reported before it is checked. The SavedModel is reloaded and its
+logits compared with Keras'. Each `.tflite` is run by LiteRT on the run's
+held-out sample (test images, else validation; `report.json` lists them):
+its logits (the softmax's input, read from the same file) are compared with
+Keras' logits, and its outputs give top-1 agreement with Keras and accuracy;
+its ops must be builtin and stateless (the attention's memory is a
+constant), its input must take raw pixels, and its metadata must be there.
+A file that fails is not written (a stale one from an earlier export is
+removed), `report.json` says which check failed, and `export_run` raises
+`ExportCheckError`. Files are written to a temporary name and renamed, so no
+half-written file ever looks valid (and what a killed export left behind is
+removed by the next one). A partial export (`--quantize=fp32`) keeps the
+report entries of the files it did not touch, so `report.json` always
+describes the folder as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import keras
+import numpy as np
+
+from keras_attn import io_utils, model_card, runs
+from keras_attn.export.config import (
+    FP32_LOGIT_TOLERANCE,
+    INT8_IO,
+    QUANTIZATIONS,
+    REPORT_FILE,
+    SAVED_MODEL_DIR,
+    VARIABLE_OPS,
+    ExportCheckError,
+    ExportConfig,
+)
+from keras_attn.export.convert import (
+    add_metadata,
+    convert,
+    representative_dataset,
+    with_softmax,
+)
+from keras_attn.export.report import (
+    failure_text,
+    keep_untouched,
+    read_report,
+    sha256,
+    summary_table,
+)
+from keras_attn.export.saved_model import export_saved_model, write_saved_model
+from keras_attn.export.verify import (
+    check,
+    first_line,
+    softmax_input_logits,
+    verify_tflite,
+)
+from keras_attn.runs import Run, load_run
+
+
+def export_tflite(
+    run: Run,
+    quantization: str,
+    out_dir: str,
+    images: np.ndarray,
+    targets: np.ndarray,
+    keras_logits: np.ndarray,
+    config: ExportConfig,
+) -> dict:
+    """Converts, checks and (if it passes) writes `model_<quantization>.tflite`."""
+    path = os.path.join(out_dir, f"model_{quantization}.tflite")
+    start = time.time()
+    try:
+        content = convert(
+            run.model,
+            quantization,
+            calibration_images=run.samples.calibration.images,
+            calibration_steps=config.calibration_steps,
+            int8_io=config.int8_io,
+            seed=config.seed,
+        )
+    except Exception as e:  # noqa: BLE001 -- a converter failure is a failed check
+        message = first_line(e)
+        remove_file(path)
+        return {
+            "file": os.path.basename(path),
+            "status": "failed",
+            "failed_checks": ["conversion"],
+            "checks": {"conversion": check(False, f"{type(e).__name__}: {message}")},
+        }
+    convert_seconds = time.time() - start
+    content = add_metadata(content, run.labels, run.model.name, quantization)
+    entry = verify_tflite(
+        content, quantization, run.labels, images, targets, keras_logits, config
+    )
+    entry["convert_seconds"] = round(convert_seconds, 1)
+    if entry["status"] == "ok":
+        with io_utils.atomic_path(path) as tmp, open(tmp, "wb") as f:
+            f.write(content)
+    else:
+        remove_file(path)
+    return entry
+
+
+def export_run(config: ExportConfig) -> dict:
+    """Exports one run (see the module docstring); returns the report.
+
+    Raises:
+        ExportCheckError: some artefact failed its checks (the others are
+            written; `report.json` has the details).
+    """
+    config.validate()
+    run = load_run(config.run_dir)
+    out_dir = config.out_dir or runs.path(config.run_dir, runs.EXPORT)
+    os.makedirs(out_dir, exist_ok=True)
+    runs.clean_temporary(out_dir)  # what a killed export left behind
+
+    held_out = run.samples.held_out
+    count = len(held_out) if config.eval_images is None else config.eval_images
+    held_out = held_out.take(np.arange(min(count, len(held_out))))
+    images, targets = held_out.images, held_out.labels
+    keras_logits = np.asarray(
+        run.model.predict(images.astype(np.float32), batch_size=32, verbose=0),
+        np.float32,
+    )
+    import ai_edge_litert
+    import tensorflow as tf
+
+    report = {
+        "run": os.path.abspath(config.run_dir),
+        "model": run.model.name,
+        "model_sha256": sha256(runs.path(config.run_dir, runs.MODEL)),
+        "input_shape": list(run.input_shape),
+        "image_size": run.config.get("image_size"),
+        "num_classes": len(run.labels),
+        "evaluated_on": {
+            "source": runs.SAMPLES,
+            "split": run.samples.held_out_split,
+            "images": len(images),
+            "dataset": run.config.get("dataset"),
+            "ids": held_out.ids.tolist(),
+        },
+        "keras": {"accuracy": float(np.mean(keras_logits.argmax(1) == targets))},
+        "calibration": {
+            "source": runs.SAMPLES,
+            "split": "train",
+            "images": min(config.calibration_steps, len(run.samples.calibration)),
+            "int8_io": config.int8_io,
+        },
+        "outputs": {
+            "saved_model": "logits",
+            "tflite": "probabilities (softmax appended); parity is measured on the "
+            "softmax's input logits",
+        },
+        "versions": {
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "ai_edge_litert": getattr(ai_edge_litert, "__version__", "unknown"),
+        },
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    failures = []
+    if config.saved_model:
+        entry = export_saved_model(
+            run.model, os.path.join(out_dir, SAVED_MODEL_DIR), images, keras_logits
+        )
+        report["saved_model"] = entry
+        if entry["status"] != "ok":
+            failures.append(failure_text(SAVED_MODEL_DIR, entry))
+    report["tflite"] = {}
+    for quantization in config.quantize if config.tflite else ():
+        print(f"Exporting model_{quantization}.tflite ...", flush=True)
+        entry = export_tflite(
+            run, quantization, out_dir, images, targets, keras_logits, config
+        )
+        report["tflite"][quantization] = entry
+        if entry["status"] != "ok":
+            failures.append(failure_text(entry["file"], entry))
+    keep_untouched(report, out_dir)
+    fp32 = report["tflite"].get("fp32", {}).get("size_bytes")
+    for entry in report["tflite"].values():
+        if fp32 and "size_bytes" in entry:
+            entry["size_vs_fp32"] = round(entry["size_bytes"] / fp32, 3)
+    report["status"] = "failed" if failures else "ok"
+    runs.write_labels(out_dir, run.labels)
+    report_path = os.path.join(out_dir, REPORT_FILE)
+    io_utils.write_json(report_path, report)
+    if config.out_dir is None and os.path.exists(runs.path(run.run_dir, runs.METRICS)):
+        model_card.write_model_card(run.run_dir)  # with the exported files
+    if failures:
+        raise ExportCheckError(f"{'; '.join(failures)} (details in {report_path})")
+    return report
+
+
+def remove_file(path: str) -> None:
+    if os.path.exists(path):
+        os.remove(path)
+
+
+__all__ = [
+    "FP32_LOGIT_TOLERANCE",
+    "INT8_IO",
+    "QUANTIZATIONS",
+    "VARIABLE_OPS",
+    "ExportCheckError",
+    "ExportConfig",
+    "Run",
+    "convert",
+    "export_run",
+    "export_tflite",
+    "read_report",
+    "representative_dataset",
+    "softmax_input_logits",
+    "summary_table",
+    "verify_tflite",
+    "with_softmax",
+    "write_saved_model",
+]
