@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import WEIGHTS, require
 
 from keras_attn import reproduce_lib, results_report
 from keras_attn.layers import BRANCHES
