@@ -36,6 +36,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
@@ -152,7 +153,20 @@ def build_model(attention: str, image_size: int) -> keras.Model:
     return keras.Model(inputs, logits, name=f"resnet18_{attention}")
 
 
-def make_batches(image_size: int, batch_size: int) -> list[tuple]:
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The measurement settings (from the flags, read in `main` only)."""
+
+    feed: str
+    augment: str
+    jit_compile: str
+    steps_per_execution: int
+    warmup_steps: int
+    window_steps: int
+    windows: int
+
+
+def make_batches(image_size: int, batch_size: int, feed_mode: str) -> list[tuple]:
     """A few fixed batches of random uint8 images and one-hot labels."""
     rng = np.random.default_rng(0)
     batches = []
@@ -162,7 +176,7 @@ def make_batches(image_size: int, batch_size: int) -> list[tuple]:
             rng.integers(0, NUM_CLASSES, batch_size)
         ]
         batches.append((images, labels))
-    if FLAGS.feed == "device" and keras.backend.backend() != "tensorflow":
+    if feed_mode == "device" and keras.backend.backend() != "tensorflow":
         batches = [tuple(keras.ops.convert_to_tensor(a) for a in b) for b in batches]
     return batches
 
@@ -180,25 +194,27 @@ def feed(batches: list[tuple], steps: int, with_labels: bool):
     return RepeatedBatches(parts, steps)
 
 
-def compiled_model(attention: str, image_size: int):
+def compiled_model(attention: str, image_size: int, settings: Settings):
     """`(model, train_model)`: the classifier and what `fit` trains (the
     classifier behind the `--augment` wrapper, if any), compiled."""
     model = build_model(attention, image_size)
     train_model = model
-    if FLAGS.augment != "none":
+    if settings.augment != "none":
         train_model = with_augmentation(
-            model, build_augmenter(image_size, FLAGS.augment, seed=0)
+            model, build_augmenter(image_size, settings.augment, seed=0)
         )
     train_model.compile(
         optimizer=keras.optimizers.AdamW(1e-4),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True),
-        jit_compile={"auto": "auto", "on": True, "off": False}[FLAGS.jit_compile],
-        steps_per_execution=FLAGS.steps_per_execution,
+        jit_compile={"auto": "auto", "on": True, "off": False}[settings.jit_compile],
+        steps_per_execution=settings.steps_per_execution,
     )
     return model, train_model
 
 
-def measure_size(attentions: list[str], image_size: int, batch_size: int) -> list:
+def measure_size(
+    attentions: list[str], image_size: int, batch_size: int, settings: Settings
+) -> list:
     """Training and inference images/s of every module at one image size.
 
     The modules take turns, one timed window each per round, so that a slow
@@ -206,12 +222,14 @@ def measure_size(attentions: list[str], image_size: int, batch_size: int) -> lis
     alike. Round 0 starts each `fit`/`predict` with `--warmup_steps` untimed
     steps (compilation); later rounds with one execution.
     """
-    window = FLAGS.window_steps
-    models = {a: compiled_model(a, image_size) for a in attentions}
-    batches = make_batches(image_size, batch_size)
+    window = settings.window_steps
+    models = {a: compiled_model(a, image_size, settings) for a in attentions}
+    batches = make_batches(image_size, batch_size, settings.feed)
     rates = {a: {"train": [], "infer": []} for a in attentions}
-    for round_index in range(FLAGS.windows):
-        lead = FLAGS.warmup_steps if round_index == 0 else FLAGS.steps_per_execution
+    for round_index in range(settings.windows):
+        lead = (
+            settings.warmup_steps if round_index == 0 else settings.steps_per_execution
+        )
         marks = [lead, lead + window]
         for attention, (model, train_model) in models.items():
             timer = WindowTimer(marks)
@@ -406,11 +424,20 @@ def main(argv):
         "window_steps": FLAGS.window_steps,
         "windows": FLAGS.windows,
     }
+    settings = Settings(
+        feed=FLAGS.feed,
+        augment=FLAGS.augment,
+        jit_compile=FLAGS.jit_compile,
+        steps_per_execution=FLAGS.steps_per_execution,
+        warmup_steps=FLAGS.warmup_steps,
+        window_steps=FLAGS.window_steps,
+        windows=FLAGS.windows,
+    )
     print(f"{context['backend']} on {context['device']}, batch {batch_size}")
     results = []
     for size in sizes:
         start = time.time()
-        results += measure_size(FLAGS.attention, size, batch_size)
+        results += measure_size(FLAGS.attention, size, batch_size, settings)
         for r in results[-len(FLAGS.attention) :]:
             print(
                 f"{r['attention']:>8} {size:>4} px: train "
