@@ -12,7 +12,7 @@ keras-hub models.
 
 import keras_hub  # noqa: F401  (registers ResNetBackbone)
 
-from keras_attn import layers, models, optimizers  # noqa: F401  (register ours)
+from keras_attn import layers, models, optimizers, runs  # noqa: F401  (register ours)
 
 __version__ = "0.1.0"
 
