@@ -23,7 +23,15 @@ from conftest import REPO, TIN100, WEIGHTS, require
 from PIL import Image
 
 import keras_attn
-from keras_attn import edge, evaluate_lib, export, runs, tflite_metadata, train_lib
+from keras_attn import (
+    edge,
+    evaluate_lib,
+    export,
+    runs,
+    tflite_metadata,
+    tflite_ops,
+    train_lib,
+)
 from keras_attn.data import Split
 from keras_attn.layers import BRANCHES, UnifiedSpatialAttention
 from keras_attn.runs import Samples
@@ -197,7 +205,7 @@ def test_int8_agrees_with_keras_on_real_images(exported, held_out):
 def test_every_file_is_builtin_stateless_and_has_each_branch_op(exported):
     run_dir, _ = exported
     for quantization in QUANTIZATIONS:
-        ops = edge.model_ops(read(run_dir, quantization))
+        ops = tflite_ops.model_ops(read(run_dir, quantization))
         assert all(op.isupper() for op in ops), (quantization, sorted(set(ops)))
         assert not set(ops) & set(export.VARIABLE_OPS), quantization
         # hierarchical: resize back; neighbourhood: local std; fusion: concat + sigmoid
@@ -229,7 +237,7 @@ def test_each_attention_branch_converts_alone_and_matches(branch):
     logits = model.predict(features, verbose=0)
     for quantization in ("fp32", "int8"):
         content = export.convert(model, quantization, features, calibration_steps=6)
-        ops = edge.model_ops(content)
+        ops = tflite_ops.model_ops(content)
         assert all(op.isupper() for op in ops), (branch, quantization, ops)
         assert not set(ops) & set(export.VARIABLE_OPS), (branch, quantization)
         if quantization == "fp32":
