@@ -10,9 +10,13 @@ the optimizer), so after `import keras_attn` a plain
 keras-hub models.
 """
 
-import keras_hub  # noqa: F401  (registers ResNetBackbone)
+from keras_attn.cli import import_tensorflow_quietly
 
-from keras_attn import layers, models, optimizers, runs  # noqa: F401  (register ours)
+import_tensorflow_quietly()  # keras-hub imports TensorFlow: quiet when asked
+
+import keras_hub  # noqa: E402, F401  (registers ResNetBackbone)
+
+from keras_attn import layers, models, optimizers, runs  # noqa: E402, F401
 
 __version__ = "0.1.0"
 

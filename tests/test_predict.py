@@ -67,16 +67,16 @@ def exported(tmp_path_factory):
     model.save(folder / "model.keras")
     calibration = np.random.default_rng(0).integers(0, 256, (16, SIZE, SIZE, 3))
     files = {
-        "fp32": dict(variant="fp32"),
-        "int8": dict(variant="int8", int8_io="uint8"),
-        "int8io": dict(variant="int8", int8_io="int8"),
-        "int8float": dict(variant="int8", int8_io="float32"),
+        "fp32": dict(quantization="fp32"),
+        "int8": dict(quantization="int8", int8_io="uint8"),
+        "int8io": dict(quantization="int8", int8_io="int8"),
+        "int8float": dict(quantization="int8", int8_io="float32"),
     }
     for name, options in files.items():
         content = export.convert(
             model, calibration_images=calibration.astype(np.uint8), **options
         )
-        content = export.add_metadata(content, LABELS, "tiny", options["variant"])
+        content = export.add_metadata(content, LABELS, "tiny", options["quantization"])
         (folder / f"model_{name}.tflite").write_bytes(content)
     (folder / "labels.txt").write_text("\n".join(LABELS) + "\n")
     return folder
