@@ -113,12 +113,9 @@ def _folder(path: str, config: dict, labels: list[str], input_size):
     root = roots.get("test", roots["train"])
     found = folder_lib.class_dirs(root) if os.path.isdir(root) else []
     if found != labels:
-        missing = sorted(set(labels) - set(found))
-        extra = sorted(set(found) - set(labels))
         raise ValueError(
-            f"--data=folder:{path} has other classes than the model: missing "
-            f"{missing[:5]}{' ...' if len(missing) > 5 else ''}, extra "
-            f"{extra[:5]}{' ...' if len(extra) > 5 else ''}; use a folder with "
+            f"--data=folder:{path} has other classes than the model: "
+            f"{folder_lib.class_difference(labels, found)}; use a folder with "
             "the classes of the run's labels.txt."
         )
     _, split, _, _, _ = folder_lib.load_folder(

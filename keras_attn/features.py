@@ -19,8 +19,6 @@ another size or other images are never reused.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -77,15 +75,6 @@ class FeatureCache:
         self._data = os.path.join(self.path, "features.f16")
         self._index = os.path.join(self.path, "index.npy")
 
-    @contextlib.contextmanager
-    def _locked(self):
-        with open(os.path.join(self.path, "lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     def _keys(self) -> np.ndarray:
         return (
             np.load(self._index) if os.path.exists(self._index) else np.zeros(0, "S40")
@@ -104,7 +93,7 @@ class FeatureCache:
             ],
             dtype="S40",
         )
-        with self._locked():
+        with io_utils.file_lock(self.path):
             known = self._keys()
             row_of = {k: r for r, k in enumerate(known)}
             missing = [i for i, k in enumerate(keys) if k not in row_of]

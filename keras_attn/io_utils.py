@@ -10,6 +10,7 @@ temporary files, so other users (a web server, a colleague) can read them.
 """
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -72,6 +73,18 @@ def atomic_dir(path: str):
             shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def file_lock(folder: str):
+    """Holds an exclusive lock on `folder/lock` (processes sharing a cache take
+    turns); released when the block ends, or when the process dies."""
+    with open(os.path.join(folder, "lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def write_text(path: str, text: str) -> None:

@@ -42,6 +42,7 @@ from keras_attn import (
 from keras_attn.checkpoints import BackupAndRestore, check_space
 from keras_attn.data import Dataset, load_dataset
 from keras_attn.data.augment import build_augmenter, with_augmentation
+from keras_attn.data.folder import class_difference
 from keras_attn.models import classifier
 from keras_attn.models.backbone import load_backbone, resolve_auto_weights
 from keras_attn.train_config import (  # noqa: F401  (the names train.py uses)
@@ -230,12 +231,10 @@ def init_from(model: keras.Model, run_dir: str, data: Dataset) -> None:
     runs.require(run_dir, runs.MODEL, runs.LABELS)
     labels = runs.read_labels(run_dir)
     if labels != list(data.class_names):
-        missing = sorted(set(labels) - set(data.class_names))
-        extra = sorted(set(data.class_names) - set(labels))
+        difference = class_difference(labels, list(data.class_names))
         raise ValueError(
-            f"--init_from={run_dir} has other classes (the data lacks "
-            f"{missing[:5]}, adds {extra[:5]}); continue from a run on the same "
-            "classes."
+            f"--init_from={run_dir} has other classes (this data: {difference}); "
+            "continue from a run on the same classes."
         )
     from keras_attn import load_model
 

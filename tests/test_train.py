@@ -495,7 +495,8 @@ def test_init_from_starts_from_a_finished_run(shapes_run, tmp_path):
     with pytest.raises(ValueError, match=r"takes \(64, 64, 3\) images.*same --image"):
         train_lib.init_from(other_size, str(shapes_run), data)
     data = types.SimpleNamespace(class_names=[*labels[:-1], "hexagon"])
-    with pytest.raises(ValueError, match=r"other classes .*lacks \['crescent'\]"):
+    message = r"other classes .*missing \['crescent'\], extra \['hexagon'\]"
+    with pytest.raises(ValueError, match=message):
         train_lib.init_from(other_size, str(shapes_run), data)
     wrong = small_config(
         tmp_path / "wrong", epochs=1, attention="se", init_from=str(shapes_run)

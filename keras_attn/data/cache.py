@@ -32,8 +32,6 @@ Cache folder: `cache_dir` argument (`train.py --cache_dir`), else
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -156,15 +154,6 @@ class ImageCache:
         text = json.dumps([CACHE_VERSION, self.size, self.resize, entries])
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
-    @contextlib.contextmanager
-    def _locked(self):
-        with open(os.path.join(self.path, "lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     def _create(self) -> None:
         try:
             os.makedirs(self.path, exist_ok=True)
@@ -174,7 +163,7 @@ class ImageCache:
                 f"({e.strerror}): pass --cache_dir=DIR (or set KERAS_ATTN_CACHE) "
                 "to a folder you can write."
             ) from None
-        with self._locked():
+        with io_utils.file_lock(self.path):
             if os.path.exists(self._status_path):
                 return
             # A sparse file: rows take disk space once they are written.
@@ -200,7 +189,7 @@ class ImageCache:
             DataError: not enough free disk space for the new rows.
         """
         rows = np.unique(np.asarray(rows, dtype=np.int64))
-        with self._locked():
+        with io_utils.file_lock(self.path):
             status = self.status()
             todo = rows[status[rows] == TODO]
             if len(todo):

@@ -79,16 +79,25 @@ def _class_names(root: str) -> list[str]:
     return names
 
 
+def class_difference(expected: list[str], found: list[str]) -> str:
+    """`missing [...], extra [...]`: how `found` class names differ (5 of each)."""
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+
+    def names(items):
+        return f"{items[:5]}{' ...' if len(items) > 5 else ''}"
+
+    return f"missing {names(missing)}, extra {names(extra)}"
+
+
 def _labelled_files(root: str, class_names: list[str], reference: str):
     """`(files, labels)` of one split folder, whose classes must be `class_names`."""
     names = class_dirs(root)
     if names != class_names:
-        missing = sorted(set(class_names) - set(names))
-        extra = sorted(set(names) - set(class_names))
         raise DataError(
-            f"Classes of {root!r} differ from {reference!r} (missing "
-            f"{missing[:5]}, extra {extra[:5]}). Use the same class subfolders in "
-            "every split."
+            f"Classes of {root!r} differ from {reference!r} "
+            f"({class_difference(class_names, names)}). Use the same class "
+            "subfolders in every split."
         )
     files, labels = [], []
     for label, name in enumerate(class_names):
