@@ -160,7 +160,9 @@ def fit(
     wrapper, `weights` the backbone weights (they key the feature cache).
     `on_last_epoch(model)`, if given, sees the classifier with the last
     epoch's weights, before the best epoch's are restored.
-    Returns `{"stopped_epoch": int | None, "best_val_accuracy": float | None}`.
+    Returns `{"stopped_epoch": int | None, "best_val_accuracy": float | None,
+    "best_is_last": bool}`; `best_is_last` says the kept weights are the last
+    epoch's (so what `on_last_epoch` measured holds for them too).
     """
     phases = plan(config)
     history = runs.read_history(run_dir)
@@ -169,7 +171,7 @@ def fit(
     )
     cache = None
     head = None
-    result = {"stopped_epoch": None, "best_val_accuracy": None}
+    result = {"stopped_epoch": None, "best_val_accuracy": None, "best_is_last": False}
     for phase in phases:
         is_last = phase is phases[-1]
         if phase.name == "probe":
@@ -264,11 +266,23 @@ def fit(
         if phase.name == "probe":
             features.copy_head(head, model)  # the classifier gets the probed head
         result["best_val_accuracy"] = best.best
+        result["best_is_last"] = _best_is_last(run_dir, phase)
         if stopping is not None and stopping.stopped_epoch:
             result["stopped_epoch"] = stopping.stopped_epoch
         if fitted.stop_training and not result["stopped_epoch"]:  # TerminateOnNaN
             break
     return result
+
+
+def _best_is_last(run_dir: str, phase: Phase) -> bool:
+    """Whether `phase`'s best-validation epoch (the first best, as
+    `BestWeights` keeps it) is the last epoch it ran."""
+    history = runs.read_history(run_dir)
+    if not history:
+        return False
+    epochs = history["epoch"]
+    values = history["val_accuracy"][(epochs >= phase.first) & (epochs < phase.last)]
+    return len(values) > 0 and int(np.argmax(values)) == len(values) - 1
 
 
 def _tensorboard(run_dir: str) -> keras.callbacks.Callback:

@@ -129,12 +129,13 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
         )
         runs.write_labels(run_dir, data.class_names)
         start = time.time()
-        last_epoch = {}
+        last_epoch, last_probs = {}, {}
 
         def on_last_epoch(model):
             if config.report_last_epoch and data.test is not None:
-                scores, _ = evaluate(model, data, config.batch_size, ("test",))
+                scores, probs = evaluate(model, data, config.batch_size, ("test",))
                 last_epoch.update({f"last_{k}": v for k, v in scores.items()})
+                last_probs.update(probs)
 
         fitted = phases.fit(
             config, data, model, train_model, weights, run_dir, per_class,
@@ -147,7 +148,12 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
         raise FloatingPointError(
             f"Training diverged (loss is NaN); lower --learning_rate. Run: {run_dir}"
         )
-    metrics, probs = evaluate(model, data, config.batch_size)
+    if fitted["best_is_last"] and last_probs:  # the same weights: test scored once
+        metrics, probs = evaluate(model, data, config.batch_size, ("val",))
+        metrics.update({k[len("last_") :]: v for k, v in last_epoch.items()})
+        probs.update(last_probs)
+    else:
+        metrics, probs = evaluate(model, data, config.batch_size)
     metrics.update(last_epoch)
     metrics.update(
         epochs=len(history.get("epoch", [])),

@@ -447,6 +447,44 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path):
     assert metrics["val_accuracy"] == pytest.approx(history["val_accuracy"][best])
 
 
+@pytest.mark.parametrize("best_is_last", [True, False])
+def test_test_split_is_scored_once_when_the_best_epoch_is_the_last(
+    tmp_path, monkeypatch, best_is_last
+):
+    monkeypatch.setattr(phases, "_best_is_last", lambda run_dir, phase: best_is_last)
+    splits_scored = []
+    evaluate = train_lib.evaluate
+
+    def counting(model, data, batch_size, splits=("val", "test")):
+        splits_scored.extend(splits)
+        return evaluate(model, data, batch_size, splits)
+
+    monkeypatch.setattr(train_lib, "evaluate", counting)
+    run_dir = tmp_path / "run"
+    train_lib.train(small_config(run_dir, epochs=1, report_last_epoch=True))
+    metrics = runs.read_metrics(str(run_dir))
+    assert splits_scored.count("test") == (1 if best_is_last else 2)
+    assert splits_scored.count("val") == 1
+    # One epoch: the kept weights are the last ones, scored once or twice alike.
+    assert metrics["test_accuracy"] == metrics["last_test_accuracy"]
+    assert metrics["test_loss"] == pytest.approx(metrics["last_test_loss"])
+    report = run_dir / "eval" / "model.keras-test" / "report.json"
+    report = json.loads(report.read_text())
+    assert report["top1"] == pytest.approx(metrics["test_accuracy"])
+
+
+def test_best_is_last_reads_the_phase_history(tmp_path):
+    rows = ["epoch,val_accuracy", "0,0.2", "1,0.5", "2,0.5", "3,0.4", "4,0.6"]
+    (tmp_path / "history.csv").write_text("\n".join(rows) + "\n")
+    run_dir = str(tmp_path)
+    assert phases._best_is_last(run_dir, phases.Phase("full", 0, 5))
+    assert not phases._best_is_last(run_dir, phases.Phase("full", 0, 4))
+    # A tie keeps the first best epoch, as BestWeights does.
+    assert not phases._best_is_last(run_dir, phases.Phase("full", 0, 3))
+    assert phases._best_is_last(run_dir, phases.Phase("full", 0, 2))
+    assert not phases._best_is_last(str(tmp_path / "none"), phases.Phase("full", 0, 2))
+
+
 def test_class_weight_balanced_weighs_rare_classes_up(tmp_path):
     from PIL import Image
 
