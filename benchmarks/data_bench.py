@@ -33,13 +33,12 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 
 from absl import app, flags
+from measure import measure
 
 from keras_attn import runs
 
@@ -106,24 +105,6 @@ def build_folders(work: str, names: list[str], many: int) -> dict[str, str]:
                     small.save(os.path.join(out, f"{i:04d}.jpg"), quality=85)
             os.replace(paths["many"] + ".tmp", paths["many"])
     return {k: v for k, v in paths.items() if k in names}
-
-
-def measure(argv: list[str], env: dict, cwd: str = REPO) -> dict:
-    """Runs a command; returns wall seconds, peak RSS (GB) and its output."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    output = proc.stdout.read().decode(errors="replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed:\n{output[-3000:]}")
-    return {
-        "seconds": round(seconds, 2),
-        "peak_rss_gb": round(usage.ru_maxrss / 2**20, 3),
-        "output": output,
-    }
 
 
 OURS = textwrap.dedent(

@@ -17,6 +17,10 @@ the earlier one's final state) and its own best-validation checkpoint. The
 epochs of a run are numbered across phases in `history.csv`. The run keeps
 the best validation epoch of its last phase; in `lp-ft` the probe's best
 head is where fine-tuning starts.
+
+A `frozen` run also scores val and test on the cached maps (the head on the
+same backbone output, rounded to float16 as in training): the test split's
+maps are computed once, and later seeds and the last-epoch score reuse them.
 """
 
 from __future__ import annotations
@@ -98,6 +102,21 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
                 self.wait = len(values) - 1 - best
 
 
+def logits_of(model: keras.Model, batch_size: int, cache=None):
+    """`predict(images) -> (N, classes) float64 logits` of `model`, a batch at
+    a time (the images may be rows of the on-disk cache, never read whole);
+    with a `features.FeatureCache`, `model` is the head and reads the images'
+    cached maps."""
+
+    def predict(images) -> np.ndarray:
+        inputs = images if cache is None else Views(cache.features(images))
+        labels = np.zeros(len(images), np.int64)  # `predict` ignores them
+        batches = input_pipeline.fit_data(inputs, labels, 1, batch_size, training=False)
+        return np.asarray(model.predict(batches, verbose=0), np.float64)
+
+    return predict
+
+
 class Views:
     """(N, V, ...) rows of V aligned arrays (a map and its flip's), read when
     indexed, for `features.RandomView`."""
@@ -158,11 +177,12 @@ def fit(
 
     `model` is the classifier, `train_model` it inside the augmentation
     wrapper, `weights` the backbone weights (they key the feature cache).
-    `on_last_epoch(model)`, if given, sees the classifier with the last
-    epoch's weights, before the best epoch's are restored.
+    `on_last_epoch(predict)`, if given, gets `logits_of` the last epoch's
+    weights, before the best epoch's are restored.
     Returns `{"stopped_epoch": int | None, "best_val_accuracy": float | None,
-    "best_is_last": bool}`; `best_is_last` says the kept weights are the last
-    epoch's (so what `on_last_epoch` measured holds for them too).
+    "best_is_last": bool, "predict": logits_of the kept weights}`;
+    `best_is_last` says the kept weights are the last epoch's (so what
+    `on_last_epoch` measured holds for them too).
     """
     phases = plan(config)
     history = runs.read_history(run_dir)
@@ -257,14 +277,17 @@ def fit(
             shuffle=False,  # `train_data` draws a new order every epoch
             verbose=2 if os.environ.get("CI") else "auto",
         )
+        on_cache = cache if phase.name == "probe" else None
+        predict = logits_of(
+            model if on_cache is None else head, config.batch_size, on_cache
+        )
         if phase is phases[-1] and on_last_epoch is not None:
-            if phase.name == "probe":
-                features.copy_head(head, model)
-            on_last_epoch(model)
+            on_last_epoch(predict)
         if os.path.exists(best.path):
             fitted.load_weights(best.path)
         if phase.name == "probe":
             features.copy_head(head, model)  # the classifier gets the probed head
+        result["predict"] = predict  # now of the kept weights
         result["best_val_accuracy"] = best.best
         result["best_is_last"] = _best_is_last(run_dir, phase)
         if stopping is not None and stopping.stopped_epoch:

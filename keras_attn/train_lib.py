@@ -32,7 +32,6 @@ from keras_attn import (
     devices,
     distribute,
     evaluate_lib,
-    input_pipeline,
     io_utils,
     model_card,
     phases,
@@ -131,9 +130,9 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
         start = time.time()
         last_epoch, last_probs = {}, {}
 
-        def on_last_epoch(model):
+        def on_last_epoch(predict):
             if config.report_last_epoch and data.test is not None:
-                scores, probs = evaluate(model, data, config.batch_size, ("test",))
+                scores, probs = evaluate(predict, data, ("test",))
                 last_epoch.update({f"last_{k}": v for k, v in scores.items()})
                 last_probs.update(probs)
 
@@ -149,11 +148,11 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
             f"Training diverged (loss is NaN); lower --learning_rate. Run: {run_dir}"
         )
     if fitted["best_is_last"] and last_probs:  # the same weights: test scored once
-        metrics, probs = evaluate(model, data, config.batch_size, ("val",))
+        metrics, probs = evaluate(fitted["predict"], data, ("val",))
         metrics.update({k[len("last_") :]: v for k, v in last_epoch.items()})
         probs.update(last_probs)
     else:
-        metrics, probs = evaluate(model, data, config.batch_size)
+        metrics, probs = evaluate(fitted["predict"], data)
     metrics.update(last_epoch)
     metrics.update(
         epochs=len(history.get("epoch", [])),
@@ -260,25 +259,18 @@ def init_from(model: keras.Model, run_dir: str, data: Dataset) -> None:
         ) from None
 
 
-def predict_logits(model: keras.Model, images, batch_size: int) -> np.ndarray:
-    """Logits for (N, h, w, 3) images, read a batch at a time through the input
-    pipeline (the images may be rows of the on-disk cache, never read whole)."""
-    labels = np.zeros(len(images), np.int64)  # `predict` ignores them
-    batches = input_pipeline.fit_data(images, labels, 1, batch_size, training=False)
-    return np.asarray(model.predict(batches, verbose=0), np.float64)
-
-
 def evaluate(
-    model: keras.Model, data: Dataset, batch_size: int, splits=("val", "test")
+    predict, data: Dataset, splits=("val", "test")
 ) -> tuple[dict, dict[str, np.ndarray]]:
-    """Accuracy and loss of the clean model on val and (if present) test;
-    returns them and the probabilities per split."""
+    """Accuracy and loss on val and (if present) test of a `predict(images)
+    -> logits` (`phases.logits_of`); returns them and the probabilities per
+    split."""
     metrics, probs = {}, {}
     for split_name in splits:
         split = getattr(data, split_name)
         if split is None or len(split.labels) == 0:
             continue
-        logits = predict_logits(model, split.images, batch_size)
+        logits = predict(split.images)
         log_probs = logits - logits.max(1, keepdims=True)
         log_probs -= np.log(np.exp(log_probs).sum(1, keepdims=True))
         probs[split_name] = np.exp(log_probs)

@@ -114,6 +114,22 @@ def held_out(trained_run):
     return split.images, split.labels, np.asarray(logits)
 
 
+def test_frozen_run_scores_its_cached_maps_as_the_saved_model_scores_images(
+    trained_run, held_out
+):
+    """A frozen run scores val on the cached float16 maps (phases.logits_of);
+    model.keras on the images gives the same loss and top-1."""
+    _, labels, logits = held_out
+    assert len(labels) == CLASSES * 5  # the whole val split
+    log_probs = logits - logits.max(1, keepdims=True)
+    log_probs -= np.log(np.exp(log_probs).sum(1, keepdims=True))
+    loss = -log_probs[np.arange(len(labels)), labels].mean()
+    metrics = runs.read_metrics(str(trained_run))
+    assert metrics["val_loss"] == pytest.approx(loss, abs=2e-3)
+    accuracy = (logits.argmax(1) == labels).mean()
+    assert abs(metrics["val_accuracy"] - accuracy) <= 1 / len(labels)
+
+
 def read(run_dir, quantization) -> bytes:
     return (run_dir / "export" / f"model_{quantization}.tflite").read_bytes()
 

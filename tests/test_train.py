@@ -455,9 +455,9 @@ def test_test_split_is_scored_once_when_the_best_epoch_is_the_last(
     splits_scored = []
     evaluate = train_lib.evaluate
 
-    def counting(model, data, batch_size, splits=("val", "test")):
+    def counting(predict, data, splits=("val", "test")):
         splits_scored.extend(splits)
-        return evaluate(model, data, batch_size, splits)
+        return evaluate(predict, data, splits)
 
     monkeypatch.setattr(train_lib, "evaluate", counting)
     run_dir = tmp_path / "run"

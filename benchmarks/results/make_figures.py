@@ -22,8 +22,8 @@ DATASETS = (
     "stanford_cars_fewshot",
     "cifar10_fewshot",
     "shapes",
-    "tin100_fewshot_finetune",
-    "stanford_cars_fewshot_finetune",
+    "val_splits/tin100_fewshot_finetune",
+    "val_splits/stanford_cars_fewshot_finetune",
 )
 GRIDS = {"shapes": ("unified", "cbam"), "tin100_fewshot": ("unified",)}
 
@@ -43,7 +43,7 @@ def main() -> None:
             continue
         with open(path) as f:
             results = json.load(f)
-        out = os.path.join(ASSETS, f"curves_{name}.png")
+        out = os.path.join(ASSETS, f"curves_{os.path.basename(name)}.png")
         results_report.plot_results_curves(results, out)
         _small_png(out, out)
         for variant in GRIDS.get(name, ()):

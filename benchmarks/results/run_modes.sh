@@ -1,0 +1,23 @@
+#!/bin/bash
+# The backbone modes on the test splits (issue 11): `none` vs `unified`,
+# seeds 0-2, `--backbone=frozen|finetune|lp-ft` with each folder's recipe
+# (tin100_fewshot: 12 fine-tuning epochs; stanford_cars_fewshot: 6; frozen and
+# lp-ft's probe: 30), TensorFlow backend on the 2-core CPU. Finished runs
+# (runs/*/metrics.json) are reused, so rerunning continues a stopped grid.
+# Then benchmarks/backbone_modes.py puts the cells in one table.
+set -e
+cd "$(dirname "$0")/../.."
+export KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3
+W=../shared/weights/resnet18_tin100
+R=benchmarks/results
+mkdir -p $R/logs
+for cell in tin100_fewshot:frozen tin100_fewshot:lp-ft tin100_fewshot:finetune \
+    stanford_cars_fewshot:frozen stanford_cars_fewshot:finetune \
+    stanford_cars_fewshot:lp-ft; do
+  ds=${cell%%:*} mode=${cell##*:}
+  python benchmarks/reproduce.py --protocol=$mode \
+      --dataset=folder:../shared/data/$ds --weights=$W --variants=none,unified \
+      --seeds=0,1,2 --out=$R/${ds}_$mode >> $R/logs/${ds}_$mode.log 2>&1
+done
+python benchmarks/results/strip_progress.py $R/logs/*.log
+python benchmarks/backbone_modes.py $R
