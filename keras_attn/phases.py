@@ -180,9 +180,10 @@ def fit(
     `on_last_epoch(predict)`, if given, gets `logits_of` the last epoch's
     weights, before the best epoch's are restored.
     Returns `{"stopped_epoch": int | None, "best_val_accuracy": float | None,
-    "best_is_last": bool, "predict": logits_of the kept weights}`;
-    `best_is_last` says the kept weights are the last epoch's (so what
-    `on_last_epoch` measured holds for them too).
+    "best_epoch": int | None, "best_is_last": bool, "predict": logits_of the
+    kept weights}`: the kept epoch (of the last phase) and its val top-1;
+    `best_is_last` says it is the last epoch (so what `on_last_epoch`
+    measured holds for the kept weights too).
     """
     phases = plan(config)
     history = runs.read_history(run_dir)
@@ -191,7 +192,12 @@ def fit(
     )
     cache = None
     head = None
-    result = {"stopped_epoch": None, "best_val_accuracy": None, "best_is_last": False}
+    result = {
+        "stopped_epoch": None,
+        "best_val_accuracy": None,
+        "best_epoch": None,
+        "best_is_last": False,
+    }
     for phase in phases:
         is_last = phase is phases[-1]
         if phase.name == "probe":
@@ -289,7 +295,7 @@ def fit(
             features.copy_head(head, model)  # the classifier gets the probed head
         result["predict"] = predict  # now of the kept weights
         result["best_val_accuracy"] = best.best
-        result["best_is_last"] = _best_is_last(run_dir, phase)
+        result["best_epoch"], result["best_is_last"] = best_epoch(run_dir, phase)
         if stopping is not None and stopping.stopped_epoch:
             result["stopped_epoch"] = stopping.stopped_epoch
         if fitted.stop_training and not result["stopped_epoch"]:  # TerminateOnNaN
@@ -297,15 +303,20 @@ def fit(
     return result
 
 
-def _best_is_last(run_dir: str, phase: Phase) -> bool:
-    """Whether `phase`'s best-validation epoch (the first best, as
-    `BestWeights` keeps it) is the last epoch it ran."""
+def best_epoch(run_dir: str, phase: Phase) -> tuple[int | None, bool]:
+    """`phase`'s best-validation epoch (0-based, numbered across the run; the
+    first best, as `BestWeights` keeps it) and whether it is the last epoch
+    the phase ran; (None, False) before any."""
     history = runs.read_history(run_dir)
     if not history:
-        return False
+        return None, False
     epochs = history["epoch"]
-    values = history["val_accuracy"][(epochs >= phase.first) & (epochs < phase.last)]
-    return len(values) > 0 and int(np.argmax(values)) == len(values) - 1
+    within = (epochs >= phase.first) & (epochs < phase.last)
+    values = history["val_accuracy"][within]
+    if not len(values):
+        return None, False
+    best = int(np.argmax(values))
+    return int(epochs[within][best]), best == len(values) - 1
 
 
 def _tensorboard(run_dir: str) -> keras.callbacks.Callback:

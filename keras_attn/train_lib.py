@@ -162,11 +162,12 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
             "stopped_epoch": None
             if fitted["stopped_epoch"] is None
             else fitted["stopped_epoch"] + 1,
-            "best_epoch": int(np.argmax(history["val_accuracy"])) + 1
-            if history
-            else None,
+            # The kept epoch: in lp-ft, of the fine-tuning phase.
+            "best_epoch": None
+            if fitted["best_epoch"] is None
+            else fitted["best_epoch"] + 1,
         },
-        best_val_accuracy=float(history["val_accuracy"].max()) if history else None,
+        best_val_accuracy=fitted["best_val_accuracy"],
         last_val_accuracy=float(history["val_accuracy"][-1]) if history else None,
         train_seconds=round(seconds, 1),
         train_images_per_second=round(

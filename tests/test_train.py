@@ -219,6 +219,9 @@ def test_lp_ft_probes_on_cached_features_then_fine_tunes(tmp_path):
     np.testing.assert_allclose(rates.rates, probe + tune, rtol=1e-5)
     metrics = runs.read_metrics(str(run_dir))
     assert metrics["backbone_mode"] == "lp-ft" and metrics["epochs"] == 3
+    # The kept epoch is the fine-tuning phase's (its only one), whatever the probe's.
+    assert metrics["early_stopping"]["best_epoch"] == 3
+    assert metrics["best_val_accuracy"] == pytest.approx(history["val_accuracy"][2])
 
 
 @pytest.mark.parametrize(
@@ -451,7 +454,8 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path):
 def test_test_split_is_scored_once_when_the_best_epoch_is_the_last(
     tmp_path, monkeypatch, best_is_last
 ):
-    monkeypatch.setattr(phases, "_best_is_last", lambda run_dir, phase: best_is_last)
+    real = phases.best_epoch
+    monkeypatch.setattr(phases, "best_epoch", lambda *a: (real(*a)[0], best_is_last))
     splits_scored = []
     evaluate = train_lib.evaluate
 
@@ -473,16 +477,21 @@ def test_test_split_is_scored_once_when_the_best_epoch_is_the_last(
     assert report["top1"] == pytest.approx(metrics["test_accuracy"])
 
 
-def test_best_is_last_reads_the_phase_history(tmp_path):
+def test_best_epoch_reads_the_phase_history(tmp_path):
     rows = ["epoch,val_accuracy", "0,0.2", "1,0.5", "2,0.5", "3,0.4", "4,0.6"]
     (tmp_path / "history.csv").write_text("\n".join(rows) + "\n")
     run_dir = str(tmp_path)
-    assert phases._best_is_last(run_dir, phases.Phase("full", 0, 5))
-    assert not phases._best_is_last(run_dir, phases.Phase("full", 0, 4))
+    assert phases.best_epoch(run_dir, phases.Phase("full", 0, 5)) == (4, True)
+    assert phases.best_epoch(run_dir, phases.Phase("full", 0, 4)) == (1, False)
     # A tie keeps the first best epoch, as BestWeights does.
-    assert not phases._best_is_last(run_dir, phases.Phase("full", 0, 3))
-    assert phases._best_is_last(run_dir, phases.Phase("full", 0, 2))
-    assert not phases._best_is_last(str(tmp_path / "none"), phases.Phase("full", 0, 2))
+    assert phases.best_epoch(run_dir, phases.Phase("full", 0, 3)) == (1, False)
+    assert phases.best_epoch(run_dir, phases.Phase("full", 0, 2)) == (1, True)
+    # lp-ft: the fine-tuning phase's best, even where the probe's was higher.
+    assert phases.best_epoch(run_dir, phases.Phase("full", 2, 2)) == (2, False)
+    assert phases.best_epoch(str(tmp_path / "none"), phases.Phase("full", 0, 2)) == (
+        None,
+        False,
+    )
 
 
 def test_class_weight_balanced_weighs_rare_classes_up(tmp_path):
