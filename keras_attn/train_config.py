@@ -158,10 +158,13 @@ def default_run_dir(config: TrainConfig) -> str:
 
 def check_resumable(run_dir: str, config: TrainConfig) -> None:
     """Refuses to mix runs: `run_dir` must be new, or an unfinished run with
-    the same settings (which then resumes)."""
+    the same settings (which then resumes). A run is finished once it wrote
+    `metrics.json` and dropped its backup; one killed before its first epoch
+    ended has neither, and starts again."""
     if not os.path.exists(runs.path(run_dir, runs.CONFIG)):
         return
-    if not os.path.exists(runs.path(run_dir, runs.BACKUP)):
+    finished = os.path.exists(runs.path(run_dir, runs.METRICS))
+    if finished and not os.path.exists(runs.path(run_dir, runs.BACKUP)):
         raise ValueError(
             f"--run_dir={run_dir} already holds a finished run; pass a new --run_dir."
         )

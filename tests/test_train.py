@@ -165,6 +165,22 @@ def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     assert (tmp_path / "run" / "model.keras").exists()
 
 
+def test_run_killed_in_its_first_epoch_starts_again_and_a_finished_one_is_kept(
+    tmp_path,
+):
+    config = small_config(tmp_path / "run", epochs=1, attention="none")
+    with pytest.raises(KeyboardInterrupt):
+        train_lib.train(config, extra_callbacks=[Crash(at=0, batch=1)])
+    assert (tmp_path / "run" / "config.json").exists()  # but no backup yet
+    assert not (tmp_path / "run" / "backup").exists()
+    recorder = EpochRecorder()
+    train_lib.train(config, extra_callbacks=[recorder])
+    assert recorder.epochs == [0]
+    np.testing.assert_array_equal(read_history(str(tmp_path / "run"))["epoch"], [0])
+    with pytest.raises(ValueError, match="already holds a finished run"):
+        train_lib.train(config)
+
+
 HISTORY_COLUMNS = ("loss", "accuracy", "learning_rate", "val_loss", "val_accuracy")
 
 
