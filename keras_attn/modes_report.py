@@ -84,8 +84,10 @@ def summarise(cells: dict[tuple[str, str], dict]) -> list[dict]:
     return rows
 
 
-def _pm(value: dict | None) -> str:
-    return "-" if value is None else f"{value['mean']:.1f} ± {value['std']:.1f}"
+def _pm(value: dict | None, sign: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value['mean']:{sign}.1f} ± {value['std']:.1f}"
 
 
 def markdown(rows: list[dict]) -> str:
@@ -108,8 +110,8 @@ def markdown(rows: list[dict]) -> str:
             wall += f" ({r['wall_vs_finetune']:.2f}x)"
         lines.append(
             f"| {r['dataset']} | `{r['mode']}` | {_pm(r['none'])} | "
-            f"{_pm(r['unified'])} | **{_pm(diff)}** ({per_seed}) | "
-            f"{_pm(r['unified_minus_none_last_test_accuracy'])} | "
-            f"{_pm(r.get('none_minus_finetune'))} | {wall} |"
+            f"{_pm(r['unified'])} | **{_pm(diff, '+')}** ({per_seed}) | "
+            f"{_pm(r['unified_minus_none_last_test_accuracy'], '+')} | "
+            f"{_pm(r.get('none_minus_finetune'), '+')} | {wall} |"
         )
     return "\n".join(lines) + "\n"
