@@ -32,6 +32,7 @@ def _paired(a: dict[int, float], b: dict[int, float]) -> dict | None:
     return {
         "mean": mean,
         "std": std,
+        "seeds": len(seeds),
         "per_seed": {str(s): round(d, 2) for s, d in zip(seeds, diffs, strict=True)},
     }
 
@@ -87,6 +88,8 @@ def summarise(cells: dict[tuple[str, str], dict]) -> list[dict]:
 def _pm(value: dict | None, sign: str = "") -> str:
     if value is None:
         return "-"
+    if value["seeds"] == 1:  # no spread to show
+        return f"{value['mean']:{sign}.1f} (1 seed)"
     return f"{value['mean']:{sign}.1f} ± {value['std']:.1f}"
 
 

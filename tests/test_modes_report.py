@@ -51,3 +51,4 @@ def test_unpaired_seeds_are_left_out():
     a["variants"]["unified"]["runs"].pop(0)  # seed 0 missing for unified
     (row,) = modes_report.summarise({("x", "finetune"): a})
     assert row["unified_minus_none_test_accuracy"]["per_seed"] == {"1": 10.0}
+    assert "**+10.0 (1 seed)** (+10.0)" in modes_report.markdown([row])
