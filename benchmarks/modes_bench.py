@@ -31,6 +31,8 @@ import tempfile
 from absl import app, flags
 from measure import REPO, measure
 
+from keras_attn import io_utils
+
 MODES = ("frozen-cold", "frozen-warm", "finetune", "lp-ft")
 
 flags.DEFINE_string("dataset", None, "train.py --dataset.", required=True)
@@ -111,9 +113,7 @@ def main(argv):
         f"{os.cpu_count()} cores",
         "rows": rows,
     }
-    with open(out + ".tmp", "w") as fh:
-        json.dump(report, fh, indent=2)
-    os.replace(out + ".tmp", out)
+    io_utils.write_json(out, report)
     print(f"Wrote {out}")
 
 
