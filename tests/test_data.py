@@ -193,7 +193,7 @@ def test_augmenter_keeps_shape_and_range(keras, recipe):
 
 
 def test_crop_layers_resample_exactly(keras):
-    from keras_attn.data.augment import RandomPadCrop, RandomResizedCrop
+    from keras_attn.data.random_crops import RandomPadCrop, RandomResizedCrop
 
     x = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)).astype(np.float32)
     whole = RandomResizedCrop(scale=(1.0, 1.0), ratio=(1.0, 1.0))
