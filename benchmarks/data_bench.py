@@ -21,7 +21,9 @@ resident memory is the kernel's accounting of that process (`os.wait4`'s
 - `keras image_dataset_from_directory`: one pass over the same files with
   `image_size=(S, S), crop_to_aspect_ratio=True` (TensorFlow decoding);
 - `train.py, 1 epoch`: the whole training command on the folder (cache
-  warm), and the input shape of the model it wrote (target: the stored size).
+  warm), and the input shape of the model it wrote (target: the stored size);
+  one row per `--backbones` mode (`frozen` also computes and caches the
+  backbone's maps).
 
 Targets (issue 9): peak RSS <= 3 GB for each train.py run; first-run loading
 at least half as fast as image_dataset_from_directory; no decoding on the
@@ -40,7 +42,8 @@ import textwrap
 from absl import app, flags
 from measure import measure
 
-from keras_attn import runs
+from keras_attn import io_utils, runs
+from keras_attn.train_config import BACKBONE_MODES
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCE = os.path.join(REPO, "..", "shared", "data", "stanford_cars_fullres")
@@ -51,6 +54,12 @@ flags.DEFINE_list("folders", list(FOLDERS), "Which folders to measure.")
 flags.DEFINE_integer("image_size", 128, "Stored size and training size.")
 flags.DEFINE_integer("many", 8000, "Images in the `many` folder.")
 flags.DEFINE_bool("train", True, "Also time one train.py epoch on each folder.")
+flags.DEFINE_list(
+    "backbones",
+    ["finetune", "frozen"],
+    "A train.py row for each --backbone (frozen also computes and caches the "
+    "backbone's maps).",
+)
 flags.DEFINE_string(
     "weights",
     os.path.join(REPO, "..", "shared", "weights", "resnet18_tin100"),
@@ -158,22 +167,23 @@ def bench_folder(name: str, path: str, env: dict, work: str) -> dict:
     row["first_vs_keras_speed"] = round(
         row["ours_first"]["images_per_second"] / row["keras"]["images_per_second"], 2
     )
-    if flags.FLAGS.train:
-        run_dir = os.path.join(work, f"run-{name}")
+    for backbone in flags.FLAGS.backbones if flags.FLAGS.train else []:
+        run_dir = os.path.join(work, f"run-{name}-{backbone}")
         shutil.rmtree(run_dir, ignore_errors=True)
         args = [
             python,
             "train.py",
             f"--dataset=folder:{path}",
             "--epochs=1",
+            f"--backbone={backbone}",
             f"--image_size={size}",
             f"--run_dir={run_dir}",
+            f"--weights={flags.FLAGS.weights}",
         ]
-        args.append(f"--weights={flags.FLAGS.weights}")
         train = measure(args, dict(env, CI="1"))
         train.pop("output")
         metrics = runs.read_metrics(run_dir)
-        row["train"] = {
+        row.setdefault("train", {})[backbone] = {
             **train,
             "images_per_second": metrics["train_images_per_second"],
             "stored_shape": metrics["stored_shape"],
@@ -217,13 +227,12 @@ def table(rows: list[dict]) -> str:
             f" | {r['keras']['images_per_second']} | {r['keras']['peak_rss_gb']} "
             "| one pass, crop_to_aspect_ratio |",
         ]
-        if "train" in r:
-            t = r["train"]
+        for backbone, t in r.get("train", {}).items():
             ok = "ok" if t["peak_rss_gb"] <= RSS_TARGET_GB else "OVER"
             lines.append(
-                f"| {r['folder']} | {n} | train.py, 1 epoch | {t['seconds']}"
-                f" | {t['images_per_second']} (training) | {t['peak_rss_gb']} ({ok})"
-                f" | model input {t['model_input']} |"
+                f"| {r['folder']} | {n} | train.py --backbone={backbone}, 1 epoch"
+                f" | {t['seconds']} | {t['images_per_second']} (training)"
+                f" | {t['peak_rss_gb']} ({ok}) | model input {t['model_input']} |"
             )
     return "\n".join(lines)
 
@@ -234,6 +243,11 @@ def main(argv):
     unknown = sorted(set(FLAGS.folders) - set(FOLDERS))
     if unknown:
         raise ValueError(f"--folders: unknown {unknown}; choose from {FOLDERS}.")
+    unknown = sorted(set(FLAGS.backbones) - set(BACKBONE_MODES))
+    if unknown:
+        raise ValueError(
+            f"--backbones: unknown {unknown}; choose from {BACKBONE_MODES}."
+        )
     if not os.path.isdir(SOURCE):
         raise FileNotFoundError(f"{SOURCE} is absent (../shared/data).")
     work = FLAGS.work_dir or tempfile.mkdtemp(prefix="data_bench_")
@@ -262,9 +276,7 @@ def main(argv):
         },
     }
     print(table(rows))
-    os.makedirs(os.path.dirname(FLAGS.out), exist_ok=True)
-    with open(FLAGS.out, "w") as f:
-        json.dump(report, f, indent=2)
+    io_utils.write_json(FLAGS.out, report)
     print(f"Wrote {FLAGS.out}")
 
 
