@@ -17,7 +17,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
-from keras_attn.cli import import_tensorflow_quietly, run_main  # noqa: E402
+from keras_attn.cli import (  # noqa: E402
+    import_tensorflow_quietly,
+    refuse_arguments,
+    run_main,
+)
 
 import_tensorflow_quietly()
 
@@ -39,8 +43,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise ValueError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    refuse_arguments(argv, "pass the run folder as --run=DIR")
     config = evaluate_lib.EvalConfig(
         run_dir=FLAGS.run or runs.latest_run(FLAGS.runs_root),
         model=FLAGS.model,

@@ -10,7 +10,7 @@ model_{fp32,dynamic,fp16,int8}.tflite (each with TFLite metadata, ready for
 MediaPipe's ImageClassifier), labels.txt and report.json (size, parity with
 Keras, agreement, accuracy, latency, the images checked on). A file that
 fails its checks is not written and the command exits with status 2, naming
-the check. See keras_attn/export.py.
+the check. See keras_attn/export/.
 """
 
 import os
@@ -20,7 +20,11 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from absl import app, flags, logging  # noqa: E402
 
-from keras_attn.cli import import_tensorflow_quietly, run_main  # noqa: E402
+from keras_attn.cli import (  # noqa: E402
+    import_tensorflow_quietly,
+    refuse_arguments,
+    run_main,
+)
 
 import_tensorflow_quietly()
 
@@ -52,7 +56,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    del argv
+    refuse_arguments(argv, "pass the run folder as --run=DIR")
     logging.set_verbosity(logging.WARNING)  # TF logs each SavedModel step at INFO
     config = export.ExportConfig(
         run_dir=FLAGS.run or runs.latest_run(FLAGS.runs_root),

@@ -18,7 +18,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
-from keras_attn.cli import import_tensorflow_quietly, run_main  # noqa: E402
+from keras_attn.cli import (  # noqa: E402
+    import_tensorflow_quietly,
+    refuse_arguments,
+    run_main,
+)
 
 import_tensorflow_quietly()
 
@@ -144,7 +148,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    del argv
+    refuse_arguments(argv, "every setting is a flag, e.g. --dataset=folder:PATH")
     config = train_lib.TrainConfig(
         dataset=FLAGS.dataset,
         attention=FLAGS.attention,

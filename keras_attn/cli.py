@@ -51,6 +51,13 @@ def user_message(error: BaseException) -> str | None:
     return None
 
 
+def refuse_arguments(argv: list[str], hint: str) -> None:
+    """Refuses what absl left over after the flags: `train.py folder:/data`
+    or `export.py runs/x` would otherwise run on the defaults, silently."""
+    if len(argv) > 1:
+        raise UserError(f"Unexpected arguments: {' '.join(argv[1:])}; {hint}.")
+
+
 def run_main(main):
     """Wraps an absl `main` so user errors print `error: <message>` and exit 2.
 

@@ -246,9 +246,10 @@ def _history(run_dir: str) -> dict[str, np.ndarray]:
 def main(argv) -> None:
     from absl import flags
 
+    from keras_attn.cli import refuse_arguments
+
     flags_ = flags.FLAGS
-    if len(argv) > 1:
-        raise ValueError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    refuse_arguments(argv, "pass the run folder as --run=DIR")
     if not flags_.run:
         raise ValueError("--run=DIR is required (a run folder written by train.py).")
     written = visualize_run(flags_.run, flags_.compare, flags_.out, flags_.count)

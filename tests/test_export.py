@@ -52,6 +52,16 @@ def _script(*args, timeout=600):
     )
 
 
+def test_export_refuses_a_run_folder_given_without_its_flag(tmp_path):
+    # `export.py runs/x` used to export the newest run under runs/ instead.
+    result = _script("export.py", str(tmp_path))
+    assert result.returncode == 2, result.stderr[-2000:]
+    (error,) = result.stderr.strip().splitlines()
+    assert error == (
+        f"error: Unexpected arguments: {tmp_path}; pass the run folder as --run=DIR."
+    )
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """A run folder from train_lib: 10 Tiny ImageNet classes, head + attention."""

@@ -282,6 +282,7 @@ def run_train(*args, timeout=300):
         (["--dataset=folder:{tiny}", "--shots=5"], "--shots=5"),
         (["--branches="], "--branches= is not valid: give a non-empty subset"),
         (["--learning_rate=nan"], "--learning_rate must be a finite number"),
+        (["folder:{tiny}"], "Unexpected arguments: folder:"),
     ],
 )
 def test_train_script_bad_input_is_one_line(tmp_path, args, message):
