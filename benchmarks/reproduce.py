@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from absl import app, flags  # noqa: E402
 
 from keras_attn import reproduce_lib, results_report  # noqa: E402
-from keras_attn.cli import run_main  # noqa: E402
+from keras_attn.cli import refuse_arguments, run_main  # noqa: E402
 
 flags.DEFINE_string("dataset", None, "shapes | cifar10 | folder:PATH | ...")
 flags.DEFINE_string("test_dir", None, "Class-subfolder tree used as the test split.")
@@ -57,8 +57,7 @@ def _numbers(name: str, values: list[str], kind):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise ValueError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    refuse_arguments(argv, "every setting is a flag, e.g. --dataset=folder:PATH")
     for name in ("dataset", "weights", "out"):
         if not getattr(FLAGS, name):
             raise ValueError(f"--{name} is required.")

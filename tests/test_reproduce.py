@@ -137,6 +137,12 @@ def test_cli_bad_input_is_one_line(tmp_path):
     result = _cli("--dataset=shapes", f"--out={tmp_path}", "--learning_rates=fast")
     assert result.returncode == 2
     assert "--weights is required" in result.stderr or "learning_rates" in result.stderr
+    result = _cli("folder:/data", f"--out={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: Unexpected arguments: folder:/data; every setting is a flag, "
+        "e.g. --dataset=folder:PATH."
+    )
 
 
 def test_results_json_is_written_by_write_results(tmp_path):
