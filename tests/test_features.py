@@ -91,3 +91,23 @@ def test_resuming_with_another_backbone_mode_is_refused(tmp_path):
     other = TrainConfig(backbone="finetune").resolved()
     with pytest.raises(ValueError, match="backbone: 'frozen' there, 'finetune' now"):
         check_resumable(str(tmp_path), other)
+
+
+@pytest.mark.parametrize(
+    "dataset, backbone, epochs",
+    [
+        ("folder:/data/tin100_fewshot/", "lp-ft", 12),
+        ("folder:/data/stanford_cars_fewshot", "lp-ft", 6),
+        ("folder:/data/my_products", "finetune", 30),
+    ],
+)
+def test_recipes_choose_the_backbone_mode_per_folder(dataset, backbone, epochs):
+    """The benchmark folders' recipes use lp-ft (chosen on val, see
+    benchmarks/RESULTS.md); any other folder fine-tunes; a flag overrides."""
+    config = TrainConfig(dataset=dataset).resolved()
+    assert (config.backbone, config.epochs, config.probe_epochs) == (
+        backbone,
+        epochs,
+        30,
+    )
+    assert TrainConfig(dataset=dataset, backbone="frozen").resolved().epochs == 30
