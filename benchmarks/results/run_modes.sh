@@ -1,8 +1,9 @@
 #!/bin/bash
 # The backbone modes on the test splits (issue 11): `none` vs `unified`,
 # seeds 0-2 (0-4 for frozen), `--backbone=frozen|finetune|lp-ft` with each
-# folder's recipe (tin100_fewshot: 12 fine-tuning epochs; stanford_cars_fewshot: 6; frozen and
-# lp-ft's probe: 30), TensorFlow backend on the 2-core CPU. Finished runs
+# folder's recipe (tin100_fewshot: 12 fine-tuning epochs;
+# stanford_cars_fewshot: 6; frozen and lp-ft's probe: 30), TensorFlow
+# backend on the 2-core CPU. Finished runs
 # (runs/*/metrics.json) are reused, so rerunning continues a stopped grid.
 # Then benchmarks/backbone_modes.py puts the cells in one table.
 set -e
