@@ -6,7 +6,8 @@ test top-1 of `none` and `unified` (the best-val checkpoint train.py keeps),
 their paired difference (same seed, same images) at that checkpoint and at
 the last epoch, the benchmark run's wall seconds (median over every run of
 the cell), its ratio to `finetune`'s, and each mode's paired difference to
-`finetune` for `none`: what `frozen` gives up, what `lp-ft` adds.
+`finetune` for both variants at both epochs: what `frozen` gives up, what
+`lp-ft` adds.
 """
 
 import numpy as np
@@ -69,10 +70,16 @@ def summarise(cells: dict[tuple[str, str], dict]) -> list[dict]:
             )
         finetune = cells.get((dataset, "finetune"))
         if finetune is not None and mode != "finetune":
-            row["none_minus_finetune"] = _paired(
-                _by_seed(results, "none", "test_accuracy"),
-                _by_seed(finetune, "none", "test_accuracy"),
-            )
+            row["minus_finetune"] = {
+                variant: {
+                    key: _paired(
+                        _by_seed(results, variant, key),
+                        _by_seed(finetune, variant, key),
+                    )
+                    for key in ("test_accuracy", "last_test_accuracy")
+                }
+                for variant in ("none", "unified")
+            }
             base = [
                 r["wall_seconds"]
                 for v in finetune["variants"].values()
@@ -93,13 +100,21 @@ def _pm(value: dict | None, sign: str = "") -> str:
     return f"{value['mean']:{sign}.1f} ± {value['std']:.1f}"
 
 
+def _versus_finetune(row: dict, key: str) -> str:
+    diffs = row.get("minus_finetune")
+    if diffs is None:
+        return "-"
+    return " / ".join(_pm(diffs[variant][key], "+") for variant in ("none", "unified"))
+
+
 def markdown(rows: list[dict]) -> str:
     """The table: test top-1 %, paired differences in points, wall time."""
     lines = [
         "| dataset | `--backbone` | `none` test top-1 % | `unified` test top-1 % "
         "| paired `unified - none` (per seed) | same, last epoch "
-        "| `none` minus `finetune`'s | wall s/run (x `finetune`) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| minus `finetune`'s, `none` / `unified` | same, last epoch "
+        "| wall s/run (x `finetune`) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         diff = r["unified_minus_none_test_accuracy"]
@@ -115,6 +130,7 @@ def markdown(rows: list[dict]) -> str:
             f"| {r['dataset']} | `{r['mode']}` | {_pm(r['none'])} | "
             f"{_pm(r['unified'])} | **{_pm(diff, '+')}** ({per_seed}) | "
             f"{_pm(r['unified_minus_none_last_test_accuracy'], '+')} | "
-            f"{_pm(r.get('none_minus_finetune'), '+')} | {wall} |"
+            f"{_versus_finetune(r, 'test_accuracy')} | "
+            f"{_versus_finetune(r, 'last_test_accuracy')} | {wall} |"
         )
     return "\n".join(lines) + "\n"

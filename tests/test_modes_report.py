@@ -36,13 +36,18 @@ def test_rows_pair_by_seed_and_compare_with_finetune():
     last = finetune["unified_minus_none_last_test_accuracy"]
     assert last["mean"] == pytest.approx(2 / 3 + 1)
     assert frozen["wall_vs_finetune"] == pytest.approx(0.1)
-    assert frozen["none_minus_finetune"]["per_seed"] == {
-        "0": -2.0, "1": -3.0, "2": -4.0
-    }  # fmt: skip
-    assert lp_ft["none_minus_finetune"]["mean"] == pytest.approx(1.0)
-    assert "none_minus_finetune" not in finetune
+    none_frozen = frozen["minus_finetune"]["none"]["test_accuracy"]
+    assert none_frozen["per_seed"] == {"0": -2.0, "1": -3.0, "2": -4.0}
+    lp_ft_minus = lp_ft["minus_finetune"]
+    assert lp_ft_minus["none"]["test_accuracy"]["mean"] == pytest.approx(1.0)
+    # unified: +2, +3, +2 points at the kept epoch; the last epoch adds the
+    # same 0.01 to both modes, so the difference is the same there.
+    assert lp_ft_minus["unified"]["test_accuracy"]["mean"] == pytest.approx(7 / 3)
+    assert lp_ft_minus["unified"]["last_test_accuracy"]["mean"] == pytest.approx(7 / 3)
+    assert "minus_finetune" not in finetune
     table = modes_report.markdown(rows)
     assert "| tin | `frozen` | 28.0 ± 1.0 |" in table
+    assert "| +1.0 ± 0.0 / +2.3 ± 0.6 | +1.0 ± 0.0 / +2.3 ± 0.6 |" in table
     assert "(0.10x)" in table and "(+1.0, -1.0, +2.0)" in table
 
 
