@@ -82,6 +82,11 @@ def test_random_view_draws_per_example_in_training_only():
     )
     again = features.RandomView.from_config(layer.get_config())
     assert again.seed == 0
+    # Maps come out exactly as cached: each row is one of its views.
+    maps = np.random.default_rng(0).standard_normal((16, 2, 4, 4, 8)).astype("f4")
+    picked = keras.ops.convert_to_numpy(again(maps, training=True))
+    is_view = (picked[:, None] == maps).all(axis=(2, 3, 4))  # (16, 2)
+    assert (is_view.sum(axis=1) == 1).all()
 
 
 def test_resuming_with_another_backbone_mode_is_refused(tmp_path):
