@@ -45,18 +45,23 @@ def _mean_std(values: dict[int, float]) -> dict | None:
     return {"mean": mean, "std": std, "seeds": len(values)}
 
 
+def _walls(results: dict) -> list[float]:
+    """Every run's wall seconds in a cell, both variants."""
+    return [
+        r["wall_seconds"]
+        for v in results["variants"].values()
+        for r in v.get("runs", [])
+        if r.get("wall_seconds")
+    ]
+
+
 def summarise(cells: dict[tuple[str, str], dict]) -> list[dict]:
     """One row per (dataset, mode) from `{(dataset, mode): results.json}`."""
     rows = []
     for (dataset, mode), results in sorted(
         cells.items(), key=lambda c: (c[0][0], MODES.index(c[0][1]))
     ):
-        walls = [
-            r["wall_seconds"]
-            for v in results["variants"].values()
-            for r in v.get("runs", [])
-            if r.get("wall_seconds")
-        ]
+        walls = _walls(results)
         row = {
             "dataset": dataset,
             "mode": mode,
@@ -80,12 +85,7 @@ def summarise(cells: dict[tuple[str, str], dict]) -> list[dict]:
                 }
                 for variant in ("none", "unified")
             }
-            base = [
-                r["wall_seconds"]
-                for v in finetune["variants"].values()
-                for r in v.get("runs", [])
-                if r.get("wall_seconds")
-            ]
+            base = _walls(finetune)
             if base and walls:
                 row["wall_vs_finetune"] = row["wall_seconds"] / float(np.median(base))
         rows.append(row)
