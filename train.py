@@ -49,10 +49,11 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_enum(
     "resize",
-    "crop",
+    None,
     list(RESIZE_MODES),
     "How photos keep their aspect ratio when stored: crop (shorter side to "
-    "the size, centre crop), pad (longer side, padded) or squash.",
+    "the size, centre crop), pad (longer side, padded) or squash. Default: "
+    "the recipe's.",
 )
 flags.DEFINE_integer("epochs", None, "Training epochs.")
 flags.DEFINE_integer("batch_size", None, "Batch size.")

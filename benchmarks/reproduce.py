@@ -38,6 +38,9 @@ flags.DEFINE_enum(
 flags.DEFINE_integer("epochs", 0, "Training epochs per run (0: the recipe's).")
 flags.DEFINE_integer("probe_epochs", 0, "lp-ft's probe epochs (0: the recipe's).")
 flags.DEFINE_integer("image_size", 128, "Side the images are resized to (>= 128).")
+flags.DEFINE_enum(
+    "resize", None, ["crop", "pad", "squash"], "train.py --resize (None: the recipe's)."
+)
 flags.DEFINE_list("learning_rates", ["1e-3"], "Grid; chosen per variant on val.")
 flags.DEFINE_integer("shots", 10, "Training images per class (0: all).")
 flags.DEFINE_integer("val_shots", 5, "Validation images per class (0: all).")
@@ -72,6 +75,7 @@ def main(argv):
         epochs=FLAGS.epochs or None,
         probe_epochs=FLAGS.probe_epochs or None,
         image_size=FLAGS.image_size,
+        resize=FLAGS.resize,
         shots=FLAGS.shots or None,
         val_shots=FLAGS.val_shots or None,
         test_dir=FLAGS.test_dir,

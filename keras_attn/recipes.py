@@ -26,6 +26,8 @@ class Recipe:
     probe_epochs: int = 30
     backbone_lr_scale: float = 0.1
     augment: str = "default"
+    # How photos keep their aspect ratio when stored (data/images.py).
+    resize: str = "crop"
 
 
 RECIPES = {

@@ -59,6 +59,7 @@ class ReproduceConfig:
     epochs: int | None = None  # None: the dataset's recipe
     probe_epochs: int | None = None
     image_size: int = 128
+    resize: str | None = None  # None: the recipe's
     shots: int | None = 10
     val_shots: int | None = 5
     test_dir: str | None = None
@@ -274,6 +275,7 @@ def _train_config(config: ReproduceConfig, variant: str, lr: float, seed: int, r
         weights=config.weights,
         backbone=config.protocol,
         image_size=config.image_size,
+        resize=config.resize,
         epochs=config.epochs,
         probe_epochs=config.probe_epochs,
         batch_size=config.batch_size,

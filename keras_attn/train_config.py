@@ -51,7 +51,7 @@ class TrainConfig:
     init_from: str | None = None
     tensorboard: bool = False
     report_last_epoch: bool = False  # benchmarks: test top-1 of the last epoch too
-    resize: str = "crop"
+    resize: str | None = None
     seed: int = 0
     data_dir: str | None = None
     test_dir: str | None = None
