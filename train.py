@@ -37,6 +37,19 @@ flags.DEFINE_string(
 )
 flags.DEFINE_enum("attention", "unified", list(ATTENTION_NAMES), "Attention module.")
 flags.DEFINE_list("branches", None, f"unified only: subset of {','.join(BRANCHES)}.")
+flags.DEFINE_list(
+    "attention_stages",
+    ["4"],
+    "Backbone stages with attention: 4 (the last map), 3 (stride 16, fused "
+    "with stage 4 before pooling) or 3,4 (both). --attention=none with 3,4 is "
+    "the two-stage head without attention.",
+)
+flags.DEFINE_bool(
+    "channel_gate",
+    False,
+    "unified only: a CBAM-style channel gate before the spatial map (an "
+    "extension, not in the paper).",
+)
 flags.DEFINE_string(
     "weights",
     None,
@@ -148,12 +161,24 @@ flags.DEFINE_integer(
 FLAGS = flags.FLAGS
 
 
+def _stages(values: list[str]):
+    try:
+        return tuple(int(v) for v in values)
+    except ValueError:
+        raise ValueError(
+            "--attention_stages takes 4, 3 or 3,4. Received: "
+            f"attention_stages={','.join(values)}"
+        ) from None
+
+
 def main(argv):
     refuse_arguments(argv, "every setting is a flag, e.g. --dataset=folder:PATH")
     config = train_lib.TrainConfig(
         dataset=FLAGS.dataset,
         attention=FLAGS.attention,
         branches=None if FLAGS.branches is None else tuple(FLAGS.branches),
+        attention_stages=_stages(FLAGS.attention_stages),
+        channel_gate=FLAGS.channel_gate,
         weights=FLAGS.weights,
         image_size=FLAGS.image_size,
         epochs=FLAGS.epochs,

@@ -30,7 +30,13 @@ from keras_attn import io_utils
 from keras_attn.data.cache import ImageRows, default_cache_dir
 from keras_attn.models import classifier
 
-HEAD_LAYERS = (classifier.ATTENTION_NAME, "pool", "dropout", "logits")
+HEAD_LAYERS = (
+    classifier.STAGE3_ATTENTION_NAME,
+    classifier.ATTENTION_NAME,
+    "pool",
+    "dropout",
+    "logits",
+)
 CACHE_VERSION = 1
 
 
@@ -46,14 +52,36 @@ def weights_fingerprint(weights: str) -> str:
 
 
 def feature_extractor(model: keras.Model) -> keras.Model:
-    """Pixels -> the backbone's last map: the classifier up to its attention."""
+    """Pixels -> what the head reads: the backbone's last map (the classifier
+    up to its attention), or `[P4, P5]` for a head on stages 3 and 4."""
     names = {layer.name for layer in model.layers}
-    first = classifier.ATTENTION_NAME if classifier.ATTENTION_NAME in names else "pool"
-    return keras.Model(model.inputs, model.get_layer(first).input)
+    if "fuse" not in names:  # stage 4 alone
+        first = (
+            classifier.ATTENTION_NAME if classifier.ATTENTION_NAME in names else "pool"
+        )
+        return keras.Model(model.inputs, model.get_layer(first).input)
+    stage3 = classifier.STAGE3_ATTENTION_NAME
+    p4 = model.get_layer(stage3 if stage3 in names else "downsample_stage3").input
+    p5 = model.get_layer(
+        classifier.ATTENTION_NAME if classifier.ATTENTION_NAME in names else "fuse"
+    )
+    p5 = p5.input if p5.name != "fuse" else p5.input[1]
+    return keras.Model(model.inputs, [p4, p5])
+
+
+def _output_shapes(extractor) -> list[tuple[int, ...]]:
+    shapes = extractor.output_shape
+    if not isinstance(shapes, list):
+        shapes = [shapes]
+    return [tuple(int(d) for d in shape[1:]) for shape in shapes]
 
 
 class FeatureCache:
     """Backbone maps of images, float16, memory-mapped; see the module docstring.
+
+    An extractor with one output gives (N, s, s, C) rows; one with several
+    (the stage-3 and stage-4 maps) gives (N, D) rows, each image's maps
+    flattened and concatenated (`SplitMaps` takes them apart again).
 
     Args:
         extractor: `feature_extractor(model)` of a model with the weights.
@@ -65,10 +93,14 @@ class FeatureCache:
     def __init__(self, extractor, weights: str, image_size: int, cache_dir=None):
         self.extractor = extractor
         self.input_shape = tuple(int(d) for d in extractor.input_shape[1:])
-        self.feature_shape = tuple(int(d) for d in extractor.output_shape[1:])
-        key = json.dumps(
-            [CACHE_VERSION, weights_fingerprint(weights), image_size, self.input_shape]
-        )
+        self.map_shapes = _output_shapes(extractor)
+        if len(self.map_shapes) == 1:
+            self.feature_shape = self.map_shapes[0]
+            key = [CACHE_VERSION, weights_fingerprint(weights), image_size]
+        else:
+            self.feature_shape = (sum(int(np.prod(s)) for s in self.map_shapes),)
+            key = [2, weights_fingerprint(weights), image_size, self.map_shapes]
+        key = json.dumps([*key, self.input_shape])
         digest = hashlib.sha256(key.encode()).hexdigest()[:20]
         self.path = os.path.join(cache_dir or default_cache_dir(), "features", digest)
         os.makedirs(self.path, exist_ok=True)
@@ -115,6 +147,11 @@ class FeatureCache:
             flush=True,
         )
         bar = keras.utils.Progbar(len(rows), unit_name="image")
+        row_bytes = int(np.prod(self.feature_shape)) * 2
+        if os.path.exists(self._data):
+            # Rows a killed run appended but never indexed would shift the
+            # ones appended now: drop them.
+            os.truncate(self._data, len(self._keys()) * row_bytes)
         with open(self._data, "ab") as f:
             for start in range(0, len(rows), batch_size):
                 chunk = rows[start : start + batch_size]
@@ -122,6 +159,10 @@ class FeatureCache:
                 if flip:
                     batch = batch[:, :, ::-1]
                 maps = self.extractor.predict_on_batch(batch.astype(np.float32))
+                if isinstance(maps, (list, tuple)):  # (n, D): flattened, side by side
+                    maps = np.concatenate(
+                        [np.asarray(m).reshape(len(chunk), -1) for m in maps], axis=1
+                    )
                 f.write(np.asarray(maps, np.float16).tobytes())
                 bar.add(len(chunk))
             f.flush()
@@ -166,22 +207,61 @@ class RandomView(keras.layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package="keras_attn")
+class SplitMaps(keras.layers.Layer):
+    """Takes a `FeatureCache` row of several flattened maps apart:
+    (B, D) -> [(B, *shape) for each shape].
+
+    Args:
+        shapes: each map's shape without the batch axis, in row order.
+    """
+
+    def __init__(self, shapes, **kwargs):
+        super().__init__(**kwargs)
+        self.shapes = [tuple(int(d) for d in shape) for shape in shapes]
+
+    def call(self, rows):
+        maps, start = [], 0
+        for shape in self.shapes:
+            size = int(np.prod(shape))
+            flat = rows[:, start : start + size]  # (B, size)
+            maps.append(keras.ops.reshape(flat, (-1, *shape)))  # (B, *shape)
+            start += size
+        return maps
+
+    def compute_output_shape(self, input_shape):
+        return [(input_shape[0], *shape) for shape in self.shapes]
+
+    def get_config(self):
+        return {**super().get_config(), "shapes": self.shapes}
+
+
 def head_model(
     model: keras.Model,
     attention: str,
     attention_kwargs: dict | None,
     dropout: float,
     seed: int,
+    stages: tuple[int, ...] = (4,),
 ) -> keras.Model:
     """The trainable part of `model` (attention, pool, dropout, logits) on
-    cached maps of V views: `(B, V, s, s, C) -> logits`, built with the same
-    arguments as `model`'s head and starting from its weights; `copy_head`
-    moves the trained weights back into `model`."""
-    feature_shape = tuple(int(d) for d in feature_extractor(model).output.shape[1:])
-    inputs = keras.Input((None, *feature_shape), name="feature_views")
-    x = RandomView(seed, name="random_view")(inputs)  # (B, s, s, C)
+    cached maps of V views: `(B, V, s, s, C) -> logits` (or `(B, V, D)`, the
+    flattened stage-3 and stage-4 maps), built with the same arguments as
+    `model`'s head and starting from its weights; `copy_head` moves the
+    trained weights back into `model`."""
+    shapes = _output_shapes(feature_extractor(model))
+    if len(shapes) == 1:
+        inputs = keras.Input((None, *shapes[0]), name="feature_views")
+        x = RandomView(seed, name="random_view")(inputs)  # (B, s, s, C)
+    else:
+        width = sum(int(np.prod(s)) for s in shapes)
+        inputs = keras.Input((None, width), name="feature_views")
+        x = RandomView(seed, name="random_view")(inputs)  # (B, D)
+        x = SplitMaps(shapes, name="split_maps")(
+            x
+        )  # [(B, 2s, 2s, 256), (B, s, s, 512)]
     logits = classifier.attention_head(
-        x, int(model.output_shape[-1]), attention, attention_kwargs, dropout
+        x, int(model.output_shape[-1]), attention, attention_kwargs, dropout, stages
     )
     head = keras.Model(inputs, logits, name=f"{model.name}_head")
     copy_head(model, head)

@@ -35,6 +35,7 @@ from keras_attn import features, input_pipeline, runs
 from keras_attn.checkpoints import BackupAndRestore, BestWeights
 from keras_attn.models import classifier
 from keras_attn.optimizers import LogLearningRate, ScaledAdamW, WarmupCosine
+from keras_attn.train_config import attention_kwargs
 
 
 @dataclasses.dataclass
@@ -208,9 +209,13 @@ def fit(
                     config.image_size,
                     config.cache_dir,
                 )
-            kwargs = {"branches": config.branches} if config.branches else None
             head = features.head_model(
-                model, config.attention, kwargs, config.dropout, config.seed
+                model,
+                config.attention,
+                attention_kwargs(config),
+                config.dropout,
+                config.seed,
+                config.attention_stages,
             )
             fitted = head
             train_x = Views(

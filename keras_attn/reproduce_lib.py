@@ -31,6 +31,7 @@ from keras_attn import io_utils
 from keras_attn import runs as runs_lib
 from keras_attn.layers import BRANCHES
 from keras_attn.models import classifier
+from keras_attn.models.classifier import check_stages
 from keras_attn.results_report import markdown_row, write_results
 from keras_attn.train_config import BACKBONE_MODES
 
@@ -85,30 +86,51 @@ class ReproduceConfig:
                 )
 
 
+def split_variant(name: str) -> tuple[str, tuple[int, ...]]:
+    """`(name without its stages, stages)`: `unified@3` attends stage 3,
+    `cbam@34` stages 3 and 4 (models/classifier.py); no `@` is stage 4."""
+    base, _, stages = name.partition("@")
+    if not stages:
+        return base, (4,)
+    if not stages.isdigit():
+        raise ValueError(f"Variant {name!r}: after @ come stage digits (@4, @3, @34).")
+    return base, tuple(int(c) for c in stages)
+
+
 def parse_variant(name: str) -> tuple[str, dict]:
     """`(attention, attention_kwargs)` of a variant name.
 
     `none|unified|se|cbam|eca`, `unified-no_<branch>` (all branches but one)
     and `unified-only_<branch>` (that branch alone); a `+res` suffix on a
-    unified variant sets `residual=True` (`X * (1 + A)`).
+    unified variant sets `residual=True` (`X * (1 + A)`), a `+cg` suffix
+    `channel_gate=True` (the extension). `@<stages>` at the end picks the
+    backbone stages (`split_variant`).
     """
-    base, residual = (name[:-4], True) if name.endswith("+res") else (name, False)
-    if base in PEERS and not (residual and base != "unified"):
-        kwargs = {"residual": True} if residual else {}
-        return base, kwargs
+    full = name
+    name, stages = split_variant(name)
+    kwargs = {}
+    for suffix, key in (("+cg", "channel_gate"), ("+res", "residual")):
+        if name.endswith(suffix):
+            name, kwargs[key] = name[: -len(suffix)], True
+    base = name
+    attention = None
+    if base in PEERS:
+        attention = base
     for prefix, pick in (
         ("unified-no_", lambda b: tuple(x for x in BRANCHES if x != b)),
         ("unified-only_", lambda b: (b,)),
     ):
         if base.startswith(prefix) and base[len(prefix) :] in BRANCHES:
-            kwargs = {"branches": pick(base[len(prefix) :])}
-            if residual:
-                kwargs["residual"] = True
-            return "unified", kwargs
-    raise ValueError(
-        f"Unknown variant {name!r}. Use one of: {', '.join(ALL_VARIANTS)} "
-        "(unified variants may end in +res)."
-    )
+            attention = "unified"
+            kwargs = {"branches": pick(base[len(prefix) :]), **kwargs}
+    if attention is None or (kwargs and attention != "unified"):
+        raise ValueError(
+            f"Unknown variant {full!r}. Use one of: {', '.join(ALL_VARIANTS)} "
+            "(unified variants may end in +cg or +res; any may end in @4, @3 "
+            "or @34)."
+        )
+    check_stages(stages, attention)
+    return attention, kwargs
 
 
 def parse_variants(text: str) -> tuple[str, ...]:
@@ -162,6 +184,7 @@ def model_cost(backbone, input_shape, image_size: int, num_classes: int, variant
         attention=attention,
         attention_kwargs=kwargs,
         backbone=backbone,
+        stages=split_variant(variant)[1],
     )
     cost = {"parameters": int(model.count_params()), "flops": None}
     if keras.backend.backend() == "jax":
@@ -272,6 +295,8 @@ def _train_config(config: ReproduceConfig, variant: str, lr: float, seed: int, r
         dataset=config.dataset,
         attention=attention,
         branches=kwargs.get("branches"),
+        attention_stages=split_variant(variant)[1],
+        channel_gate=kwargs.get("channel_gate", False),
         weights=config.weights,
         backbone=config.protocol,
         image_size=config.image_size,

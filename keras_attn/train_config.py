@@ -16,6 +16,7 @@ import time
 from keras_attn import runs
 from keras_attn.data.images import RESIZE_MODES
 from keras_attn.layers import ATTENTION_NAMES, BRANCHES
+from keras_attn.models.classifier import check_stages
 from keras_attn.recipes import get_recipe
 
 MIXED_PRECISION = ("off", "bfloat16", "float16", "auto")
@@ -31,6 +32,9 @@ class TrainConfig:
     dataset: str = "shapes"
     attention: str = "unified"
     branches: tuple[str, ...] | None = None
+    # Backbone stages with attention: (4,), (3,) or (3, 4) (models/classifier.py).
+    attention_stages: tuple[int, ...] = (4,)
+    channel_gate: bool = False  # unified only: a CBAM-style channel gate first
     weights: str | None = None
     image_size: int | None = None
     epochs: int | None = None
@@ -73,6 +77,7 @@ class TrainConfig:
                 values[key] = default
         if values["branches"] is not None:
             values["branches"] = tuple(values["branches"])
+        values["attention_stages"] = tuple(values["attention_stages"])
         if values["backbone"] == "frozen" and self.epochs is None:
             values["epochs"] = values["probe_epochs"]  # head-only training
         config = TrainConfig(**values)
@@ -96,6 +101,12 @@ class TrainConfig:
             raise ValueError(
                 "--early_stopping is a patience in epochs (0: off). Received: "
                 f"{self.early_stopping}"
+            )
+        check_stages(self.attention_stages, self.attention)
+        if self.channel_gate and self.attention != "unified":
+            raise ValueError(
+                "--channel_gate applies to --attention=unified only (cbam has "
+                f"its own). Received: attention={self.attention}"
             )
         if self.branches is not None:
             unknown = [b for b in self.branches if b not in BRANCHES]
@@ -139,6 +150,16 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value < 1:
                 raise ValueError(f"--{key} must be >= 1. Received: {key}={value}")
+
+
+def attention_kwargs(config: TrainConfig) -> dict | None:
+    """The attention layer's constructor arguments a run's flags set."""
+    kwargs = {}
+    if config.branches:
+        kwargs["branches"] = tuple(config.branches)
+    if config.channel_gate:
+        kwargs["channel_gate"] = True
+    return kwargs or None
 
 
 def _one_of(flag: str, value: str, choices: tuple[str, ...]) -> None:

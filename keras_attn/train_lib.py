@@ -48,6 +48,7 @@ from keras_attn.train_config import (  # noqa: F401  (the names train.py uses)
     JIT_COMPILE,
     MIXED_PRECISION,
     TrainConfig,
+    attention_kwargs,
     check_resumable,
     default_run_dir,
 )
@@ -69,15 +70,15 @@ def set_mixed_precision(mode: str) -> str:
 
 def build_model(config: TrainConfig, data: Dataset, backbone=None) -> keras.Model:
     """The clean classifier for a resolved config and its dataset."""
-    attention_kwargs = {"branches": config.branches} if config.branches else None
     return classifier.build_classifier(
         num_classes=len(data.class_names),
         input_shape=data.image_shape,
         image_size=config.image_size,
         attention=config.attention,
-        attention_kwargs=attention_kwargs,
+        attention_kwargs=attention_kwargs(config),
         dropout=config.dropout,
         backbone=backbone,
+        stages=config.attention_stages,
     )
 
 
@@ -90,6 +91,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
     run_dir = config.run_dir or default_run_dir(config)
     check_resumable(run_dir, config)
     runs.check_writable(run_dir)
+    if config.init_from:
+        check_init_from(config.init_from, config)
     data, weights = _load_inputs(config)
     if weights == "none" and config.backbone != "finetune":
         raise ValueError(
@@ -229,6 +232,31 @@ def _load_inputs(config: TrainConfig) -> tuple[Dataset, str]:
     weights = resolve_auto_weights() if config.weights == "auto" else config.weights
     print(f"backbone weights: {weights}")
     return data, weights
+
+
+def check_init_from(run_dir: str, config: TrainConfig) -> None:
+    """Refuses, before any data is read, an `--init_from` run whose network
+    differs from this run's in a setting the flags name."""
+    runs.require(run_dir, runs.MODEL, runs.LABELS)
+    saved = {}
+    if os.path.exists(runs.path(run_dir, runs.CONFIG)):
+        saved = runs.read_config(run_dir)
+    # What shapes the network: a run saved before a setting existed had its
+    # default (stage 4 alone, no channel gate).
+    for key, default in (
+        ("image_size", config.image_size),
+        ("attention_stages", [4]),
+        ("channel_gate", False),
+    ):
+        theirs = saved.get(key, default)
+        ours = getattr(config, key)
+        if isinstance(ours, tuple):
+            theirs, ours = ",".join(map(str, theirs)), ",".join(map(str, ours))
+        if theirs != ours:
+            raise ValueError(
+                f"--init_from={run_dir} was trained with --{key}={theirs}, this "
+                f"run has --{key}={ours}; pass the same --{key}."
+            )
 
 
 def init_from(model: keras.Model, run_dir: str, data: Dataset) -> None:

@@ -33,6 +33,7 @@ CUSTOM_ARGS = {
         neighbourhood_kernel=5,
         memory_size=7,
         residual=True,
+        channel_gate=True,
     ),
     "se": dict(reduction=4, min_channels=2),
     "cbam": dict(reduction=4, min_channels=2, spatial_kernel=3),
@@ -169,8 +170,21 @@ def memory_map(layer, x):
     return sigmoid(conv(novelty, layer.memory_score))
 
 
+def channel_gated(layer, x):
+    """The features the unified layer's branches see: `x`, or with
+    `channel_gate`, `x` times CBAM's channel weights."""
+    if not layer.channel_gate:
+        return x
+    logits = sum(
+        mlp(pool(x, axis=(1, 2), keepdims=True), layer.gate_reduce, layer.gate_expand)
+        for pool in (np.mean, np.max)
+    )
+    return x * sigmoid(logits)
+
+
 def unified_attention(layer, x):
     """The unified layer's attention map A, in NumPy, at inference."""
+    x = channel_gated(layer, x)
     maps = []
     if "hierarchical" in layer.branches:
         maps += hierarchical_maps(layer, x)
@@ -225,6 +239,7 @@ def peer_attention(layer, x):
         (("neighbourhood",), {}),
         (("neighbourhood",), dict(neighbourhood_kernel=5, reduction=2)),
         (BRANCHES[:3], dict(residual=True)),
+        (BRANCHES[:3], dict(channel_gate=True)),
     ],
 )
 def test_unified_branches_match_numpy(branches, kwargs):
@@ -236,7 +251,7 @@ def test_unified_branches_match_numpy(branches, kwargs):
     expected = unified_attention(layer, x)
     np.testing.assert_allclose(attention, expected, atol=1e-5)
     gate = 1 + expected if layer.residual else expected
-    np.testing.assert_allclose(outputs, x * gate, atol=1e-5)
+    np.testing.assert_allclose(outputs, channel_gated(layer, x) * gate, atol=1e-5)
 
 
 def test_memory_branch_matches_numpy():
@@ -362,9 +377,13 @@ def test_unified_takes_any_spatial_size():
         tf.function(layer).get_concrete_function(tf.TensorSpec((2, None, None, 16)))
 
 
-@pytest.mark.parametrize("name", list(LAYERS))
+@pytest.mark.parametrize("name", [*LAYERS, "unified+cg"])
 def test_every_weight_gets_a_gradient(name):
-    layer = LAYERS[name]()
+    layer = (
+        UnifiedSpatialAttention(channel_gate=True)
+        if name == "unified+cg"
+        else LAYERS[name]()
+    )
     x = features(2, 8, 8, 16)
     layer(x, training=True)  # builds, and fills the memory
     gradients = gradients_of(layer, x, features(2, 8, 8, 16, seed=1))
@@ -478,3 +497,17 @@ def test_factory_forwards_arguments_and_rejects_unknown_names():
 def test_invalid_arguments(name, kwargs):
     with pytest.raises(ValueError, match="Received: "):
         get_attention(name, **kwargs)
+
+
+def test_min_feature_size():
+    """The smallest map each layer takes (classifier.py refuses smaller
+    stage maps with it)."""
+    assert UnifiedSpatialAttention().min_feature_size == 4  # two stride-2 scales
+    assert UnifiedSpatialAttention(branches=("memory",)).min_feature_size == 1
+    assert (
+        UnifiedSpatialAttention(
+            branches=("contextual", "neighbourhood"), neighbourhood_kernel=9
+        ).min_feature_size
+        == 9
+    )
+    assert CBAM().min_feature_size == SqueezeExcite().min_feature_size == 1

@@ -8,6 +8,7 @@ import pytest
 from conftest import WEIGHTS, require
 
 import keras_attn
+from keras_attn import features as features_lib
 from keras_attn.models import attention_model, build_classifier, load_backbone
 from keras_attn.models import classifier as classifier_lib
 from keras_attn.models.backbone import WeightsError
@@ -222,3 +223,80 @@ def test_hf_handle_loads_through_keras_hub_with_a_mocked_download(monkeypatch):
         backbone.get_layer("conv1_conv").kernel.numpy(),
         load_backbone(path).get_layer("conv1_conv").kernel.numpy(),
     )
+
+
+# --- attention on backbone stages 3 and 4 -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "attention, stages, map_side",
+    [("unified", (3,), 8), ("unified", (3, 4), 8), ("cbam", (3, 4), 8),
+     ("se", (3,), 4), ("none", (3, 4), 4)],
+)  # fmt: skip
+def test_stage3_attention_reads_keras_hub_pyramid(
+    random_backbone, attention, stages, map_side, tmp_path
+):
+    model = build_classifier(
+        3, (64, 64, 3), 128, attention, backbone=random_backbone, stages=stages
+    )
+    # The head reads keras-hub's P4 (stride 16) and P5 (stride 32) outputs.
+    p4, p5 = features_lib.feature_extractor(model).predict(IMAGES, verbose=0)
+    x = keras.ops.image.resize(IMAGES, (128, 128), interpolation="bilinear")
+    mean = np.array(classifier_lib.IMAGENET_MEAN, "float32")
+    std = np.array(classifier_lib.IMAGENET_STD, "float32")
+    pyramid = keras.Model(
+        random_backbone.inputs,
+        [random_backbone.pyramid_outputs["P4"], random_backbone.pyramid_outputs["P5"]],
+    ).predict((np.asarray(x) / 255 - mean) / std, verbose=0)
+    np.testing.assert_allclose(p4, pyramid[0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(p5, pyramid[1], rtol=1e-4, atol=1e-4)
+    assert p4.shape == (2, 8, 8, 256) and p5.shape == (2, 4, 4, 512)
+    has = {layer.name for layer in model.layers}
+    assert (classifier_lib.STAGE3_ATTENTION_NAME in has) == (
+        attention != "none" and 3 in stages
+    )
+    assert (classifier_lib.ATTENTION_NAME in has) == (
+        attention != "none" and 4 in stages
+    )
+    logits, maps = attention_model(model).predict(IMAGES, verbose=0)
+    assert maps.shape == (2, map_side, map_side)
+    assert 0 <= maps.min() and maps.max() <= 1
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    np.testing.assert_allclose(
+        keras_attn.load_model(path).predict(IMAGES, verbose=0), logits, atol=1e-5
+    )
+    # The frozen mode's head on the cached maps gives the classifier's logits.
+    head = features_lib.head_model(model, attention, None, 0.2, 0, stages)
+    rows = np.concatenate([p4.reshape(2, -1), p5.reshape(2, -1)], 1)[:, None]
+    np.testing.assert_allclose(head.predict(rows, verbose=0), logits, atol=1e-4)
+
+
+def test_stage_3_and_4_map_is_the_mean_of_both_stages(random_backbone):
+    model = build_classifier(
+        3, (64, 64, 3), 128, "unified", backbone=random_backbone, stages=(3, 4)
+    )
+    _, maps = attention_model(model).predict(IMAGES, verbose=0)
+    stage3 = model.get_layer(classifier_lib.STAGE3_ATTENTION_NAME).output[1]
+    stage4 = model.get_layer(classifier_lib.ATTENTION_NAME).output[1]
+    a3, a4 = keras.Model(model.inputs, [stage3, stage4]).predict(IMAGES, verbose=0)
+    expected = (a3[..., 0] + a4[..., 0].repeat(2, 1).repeat(2, 2)) / 2
+    np.testing.assert_allclose(maps, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "attention, stages, kwargs, message",
+    [
+        ("none", (3,), None, "no attention to put on stage 3.*3,4"),
+        ("unified", (2,), None, "must be 4 .*, 3 .* or 3,4"),
+        ("unified", (3, 5), None, "must be 4"),
+        ("unified", (3,), {"context_kernel": 9},
+         "on stage 3 needs a map of at least 9x9, but --image_size=128 gives 8x8"),
+    ],
+)  # fmt: skip
+def test_bad_stages_are_refused(random_backbone, attention, stages, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_classifier(
+            3, (64, 64, 3), 128, attention, kwargs, backbone=random_backbone,
+            stages=stages,
+        )  # fmt: skip

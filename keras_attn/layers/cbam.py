@@ -60,6 +60,10 @@ class CBAM(layers.Layer):
         self.min_channels = min_channels
         self.spatial_kernel = spatial_kernel
 
+    # Works on any map size (a "same"-padded conv on a map smaller than its
+    # kernel sees zeros past the edge, as CBAM's 7x7 kernel does on 7x7 maps).
+    min_feature_size = 1
+
     def build(self, input_shape):
         channels = input_shape[-1]
         hidden = max(self.min_channels, channels // self.reduction)

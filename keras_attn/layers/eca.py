@@ -67,6 +67,9 @@ class ECA(layers.Layer):
         self.gamma = gamma
         self.beta = beta
 
+    # Works on any map size: it pools the whole map.
+    min_feature_size = 1
+
     def build(self, input_shape):
         channels = input_shape[-1]
         kernel_size = self.kernel_size or adaptive_kernel_size(

@@ -47,6 +47,9 @@ class SqueezeExcite(layers.Layer):
         self.reduction = reduction
         self.min_channels = min_channels
 
+    # Works on any map size: it pools the whole map.
+    min_feature_size = 1
+
     def build(self, input_shape):
         channels = input_shape[-1]
         hidden = max(self.min_channels, channels // self.reduction)

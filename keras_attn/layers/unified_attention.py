@@ -66,6 +66,13 @@ class UnifiedSpatialAttention(layers.Layer):
             to 100.
         residual: return `X * (1 + A)` instead of `X * A`, so that the
             layer starts close to the identity. Defaults to `False`.
+        channel_gate: first reweight the channels as CBAM does (average-
+            and max-pooled descriptors through one shared bottleneck MLP,
+            C -> max(8, C/16) -> C, summed, sigmoid), then build the spatial
+            map from the gated features and reweight those: `X' * A` with
+            `X' = X * g(X)`. Not in the paper; an extension, off by default
+            (see the README's results for what it measured). Defaults to
+            `False`.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -104,6 +111,7 @@ class UnifiedSpatialAttention(layers.Layer):
         neighbourhood_kernel=3,
         memory_size=100,
         residual=False,
+        channel_gate=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -135,6 +143,20 @@ class UnifiedSpatialAttention(layers.Layer):
         self.neighbourhood_kernel = neighbourhood_kernel
         self.memory_size = memory_size
         self.residual = residual
+        self.channel_gate = bool(channel_gate)
+
+    @property
+    def min_feature_size(self) -> int:
+        """The smallest map side the layer works on: two stride-2 scales
+        (hierarchical) need 4, and no window may exceed the map."""
+        sizes = [1]
+        if "hierarchical" in self.branches:
+            sizes.append(4)
+        if "contextual" in self.branches:
+            sizes.append(self.context_kernel)
+        if "neighbourhood" in self.branches:
+            sizes.append(self.neighbourhood_kernel)
+        return max(sizes)
 
     def build(self, input_shape):
         if len(input_shape) != 4 or input_shape[-1] is None:
@@ -159,6 +181,12 @@ class UnifiedSpatialAttention(layers.Layer):
         def norm(name):
             return layers.BatchNormalization(dtype=self.dtype_policy, name=name)
 
+        if self.channel_gate:
+            hidden = max(8, channels // 16)
+            self.gate_reduce = conv(hidden, 1, "gate_reduce", activation="relu")
+            self.gate_expand = conv(channels, 1, "gate_expand")
+            self.gate_reduce.build((None, 1, 1, channels))
+            self.gate_expand.build((None, 1, 1, hidden))
         if "hierarchical" in self.branches:
             self.scale1_conv = conv(
                 reduced, 3, "scale1_conv", strides=2, use_bias=False
@@ -224,6 +252,14 @@ class UnifiedSpatialAttention(layers.Layer):
         self.fusion_conv.build((None, None, None, num_maps))
 
     def call(self, inputs, training=None, return_attention=False):
+        if self.channel_gate:
+            average = ops.mean(inputs, axis=(1, 2), keepdims=True)  # (B, 1, 1, C)
+            maximum = ops.max(inputs, axis=(1, 2), keepdims=True)  # (B, 1, 1, C)
+            weights = ops.sigmoid(
+                self.gate_expand(self.gate_reduce(average))
+                + self.gate_expand(self.gate_reduce(maximum))
+            )  # (B, 1, 1, C)
+            inputs = inputs * weights  # (B, H, W, C)
         maps = []  # each (B, H, W, 1)
         if "hierarchical" in self.branches:
             maps.extend(self._hierarchical_maps(inputs, training))
@@ -349,6 +385,7 @@ class UnifiedSpatialAttention(layers.Layer):
                 "neighbourhood_kernel": self.neighbourhood_kernel,
                 "memory_size": self.memory_size,
                 "residual": self.residual,
+                "channel_gate": self.channel_gate,
             }
         )
         return config

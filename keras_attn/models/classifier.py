@@ -11,6 +11,19 @@ code on the device:
 with s = image_size / 32. The attention layer comes from the factory in
 `keras_attn.layers` (`attention="none"` gives the plain fine-tuned ResNet-18,
 the paper's baseline).
+
+`stages` puts the attention on other backbone stages (ResNet stages 1-4;
+keras-hub's pyramid outputs P2-P5). Stage 4 alone (the default) is the model
+above. With stage 3 (stride 16: 14x14 at 224 px) the head reads keras-hub's
+`ResNetBackbone.pyramid_outputs` P4 and P5 and fuses them before pooling:
+
+    P4 (B, 2s, 2s, 256) -> [attention_stage3] -> 2x2 average pool (B, s, s, 256)
+    P5 (B, s, s, 512)   -> [attention]                            (B, s, s, 512)
+    concatenate -> (B, s, s, 768) -> global average pool -> dropout -> Dense
+
+`stages=(3,)` attends stage 3 only, `(3, 4)` both. `attention="none"` with
+`(3, 4)` is the same two-stage head without attention: the baseline that
+separates what the attention adds from what the stage-3 features add.
 """
 
 import keras
@@ -24,7 +37,35 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 BACKBONE_NAME = "backbone"
-ATTENTION_NAME = "attention"
+ATTENTION_NAME = "attention"  # on stage 4 (the name every older run has)
+STAGE3_ATTENTION_NAME = "attention_stage3"
+
+# The backbone stages attention can go on, and keras-hub's pyramid output and
+# stride of each.
+PYRAMID_LEVELS = {3: "P4", 4: "P5"}
+STAGE_STRIDES = {3: 16, 4: 32}
+STAGE_CHOICES = ((4,), (3,), (3, 4))
+
+
+def check_stages(stages, attention: str) -> tuple[int, ...]:
+    """`stages` as a sorted tuple, or a one-line ValueError naming the fix."""
+    try:
+        stages = tuple(sorted({int(s) for s in stages}))
+    except (TypeError, ValueError):
+        stages = None
+    if stages not in STAGE_CHOICES:
+        raise ValueError(
+            "--attention_stages must be 4 (the last stage), 3 (stride 16) or "
+            "3,4 (both, fused before pooling). Received: "
+            f"attention_stages={stages}"
+        )
+    if attention == "none" and stages == (3,):
+        raise ValueError(
+            "--attention=none has no attention to put on stage 3; for the "
+            "two-stage head without attention (the baseline of stage-3 "
+            "attention) pass --attention_stages=3,4."
+        )
+    return stages
 
 
 def build_classifier(
@@ -36,6 +77,7 @@ def build_classifier(
     weights: str = "none",
     dropout: float = 0.2,
     backbone: keras.Model | None = None,
+    stages: tuple[int, ...] = (4,),
 ) -> keras.Model:
     """Builds the classifier as a functional `keras.Model` that outputs logits.
 
@@ -50,7 +92,10 @@ def build_classifier(
         weights: backbone weights, see `load_backbone`.
         dropout: dropout rate before the head.
         backbone: an already loaded backbone (skips `weights`).
+        stages: the backbone stages that get the attention: `(4,)`, `(3,)`
+            or `(3, 4)` (see the module docstring).
     """
+    stages = check_stages(stages, attention)
     if image_size < MIN_IMAGE_SIZE:
         raise ValueError(
             f"--image_size={image_size} is too small: ResNet-18 has stride "
@@ -73,9 +118,39 @@ def build_classifier(
     x = keras.layers.Normalization(
         mean=IMAGENET_MEAN, variance=variance, name="normalize"
     )(x)
-    x = backbone(x)  # (B, S/32, S/32, 512)
-    logits = attention_head(x, num_classes, attention, attention_kwargs, dropout)
-    return keras.Model(inputs, logits, name=f"resnet18_{attention}")
+    if stages == (4,):
+        features = backbone(x)  # (B, S/32, S/32, 512)
+    else:
+        # keras-hub's feature pyramid: the same layers, two of their outputs.
+        pyramid = keras.Model(
+            backbone.inputs,
+            [backbone.pyramid_outputs[PYRAMID_LEVELS[s]] for s in (3, 4)],
+            name=BACKBONE_NAME,
+        )
+        features = pyramid(x)  # [(B, S/16, S/16, 256), (B, S/32, S/32, 512)]
+    _check_map_sizes(image_size, attention, attention_kwargs, stages)
+    logits = attention_head(
+        features, num_classes, attention, attention_kwargs, dropout, stages
+    )
+    suffix = "" if stages == (4,) else "_stage" + "".join(map(str, stages))
+    return keras.Model(inputs, logits, name=f"resnet18_{attention}{suffix}")
+
+
+def _check_map_sizes(image_size, attention, attention_kwargs, stages) -> None:
+    """Refuses a stage whose map is smaller than the attention's kernels."""
+    layer = get_attention(attention, **(attention_kwargs or {}))
+    if layer is None:
+        return
+    for stage in stages:
+        side = -(-image_size // STAGE_STRIDES[stage])
+        if side < layer.min_feature_size:
+            raise ValueError(
+                f"--attention={attention} on stage {stage} needs a map of at "
+                f"least {layer.min_feature_size}x{layer.min_feature_size}, but "
+                f"--image_size={image_size} gives {side}x{side}; raise "
+                f"--image_size to {layer.min_feature_size * STAGE_STRIDES[stage]} "
+                "or use smaller kernels."
+            )
 
 
 def attention_head(
@@ -84,16 +159,36 @@ def attention_head(
     attention: str = "unified",
     attention_kwargs: dict | None = None,
     dropout: float = 0.2,
+    stages: tuple[int, ...] = (4,),
 ):
-    """Attention -> global average pool -> dropout -> Dense, on a feature map.
+    """Attention -> global average pool -> dropout -> Dense, on a feature map
+    (stage 4 alone) or on `[P4, P5]` (with stage 3, fused before pooling).
 
-    Shared by `build_classifier` and by the frozen-backbone benchmark, which
+    Shared by `build_classifier` and by the frozen-backbone mode, which
     trains this head on cached backbone features.
     """
-    x = features  # (B, s, s, C)
-    layer = get_attention(attention, name=ATTENTION_NAME, **(attention_kwargs or {}))
-    if layer is not None:
-        x, _ = layer(x, return_attention=True)  # (B, s, s, C)
+    kwargs = attention_kwargs or {}
+
+    def attend(x, stage):
+        if stage not in stages:
+            return x
+        name = ATTENTION_NAME if stage == 4 else STAGE3_ATTENTION_NAME
+        layer = get_attention(attention, name=name, **kwargs)
+        if layer is None:
+            return x
+        x, _ = layer(x, return_attention=True)
+        return x
+
+    if stages == (4,):
+        x = attend(features, 4)  # (B, s, s, C)
+    else:
+        p4, p5 = features
+        p4 = attend(p4, 3)  # (B, 2s, 2s, 256)
+        p4 = keras.layers.AveragePooling2D(2, padding="same", name="downsample_stage3")(
+            p4
+        )  # (B, s, s, 256)
+        p5 = attend(p5, 4)  # (B, s, s, 512)
+        x = keras.layers.Concatenate(name="fuse")([p4, p5])  # (B, s, s, 768)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)  # (B, C)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     return keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
@@ -112,24 +207,41 @@ def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
     get_backbone(model).trainable = trainable
 
 
-def attention_model(model: keras.Model) -> keras.Model:
-    """Wraps a classifier to output `(logits, map)` with map (B, s, s) in [0, 1].
+SPATIAL_LAYERS = ("UnifiedSpatialAttention", "CBAM")
 
-    For `unified` and `cbam` the map is the layer's spatial attention map. SE,
-    ECA and the plain ResNet have none; for them the map is the channel mean of
-    the features that enter the pooling (a class-agnostic activation map),
-    min-max normalised per image, so every variant can be drawn and scored.
+
+def spatial_attention_layers(model: keras.Model) -> list:
+    """The model's spatial attention layers, finest stage first."""
+    found = []
+    for name in (STAGE3_ATTENTION_NAME, ATTENTION_NAME):
+        try:
+            layer = model.get_layer(name)
+        except ValueError:
+            continue
+        if type(layer).__name__ in SPATIAL_LAYERS:
+            found.append(layer)
+    return found
+
+
+def attention_model(model: keras.Model) -> keras.Model:
+    """Wraps a classifier to output `(logits, map)` with map (B, m, m) in [0, 1].
+
+    For `unified` and `cbam` the map is the layer's spatial attention map; with
+    attention on stages 3 and 4, the mean of the stage-3 map and the stage-4
+    map upsampled to it (nearest: each stage-4 cell covers 2x2 stage-3 cells).
+    SE, ECA and the plain ResNet have none; for them the map is the channel
+    mean of the features that enter the pooling (a class-agnostic activation
+    map), min-max normalised per image, so every variant can be drawn and
+    scored.
     """
-    try:
-        layer = model.get_layer(ATTENTION_NAME)
-    except ValueError:
-        layer = None
-    if layer is not None and layer.__class__.__name__ in (
-        "UnifiedSpatialAttention",
-        "CBAM",
-    ):
-        spatial = layer.output[1]  # (B, s, s, 1)
-        spatial = keras.ops.squeeze(spatial, -1)
+    layers = spatial_attention_layers(model)
+    if layers:
+        maps = [keras.ops.squeeze(layer.output[1], -1) for layer in layers]
+        spatial = maps[0]  # (B, m, m), the finest
+        if len(maps) == 2:
+            coarse = keras.ops.repeat(keras.ops.repeat(maps[1], 2, axis=1), 2, axis=2)
+            size = spatial.shape[1:3]
+            spatial = (spatial + coarse[:, : size[0], : size[1]]) / 2.0
         return keras.Model(model.inputs, [model.outputs[0], spatial])
     features = model.get_layer("pool").input  # (B, s, s, C) after any attention
     activation = keras.ops.mean(keras.ops.abs(features), axis=-1)  # (B, s, s)
