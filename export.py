@@ -40,7 +40,9 @@ flags.DEFINE_list(
     "TFLite quantizations: fp32,dynamic,fp16,int8.",
 )
 flags.DEFINE_integer(
-    "calibration_steps", 100, "Training images that calibrate int8 (kept in the run)."
+    "calibration_steps",
+    0,
+    "Training images that calibrate int8 (0: all the run keeps: 2 a class, 100-400).",
 )
 flags.DEFINE_enum("int8_io", "uint8", list(export.INT8_IO), "int8 file's I/O type.")
 flags.DEFINE_integer(
@@ -63,7 +65,7 @@ def main(argv):
         saved_model=FLAGS.saved_model,
         tflite=FLAGS.tflite,
         quantize=tuple(FLAGS.quantize),
-        calibration_steps=FLAGS.calibration_steps,
+        calibration_steps=FLAGS.calibration_steps or None,
         int8_io=FLAGS.int8_io,
         eval_images=FLAGS.eval_images,
         parity_images=FLAGS.parity_images,

@@ -37,6 +37,9 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_integer("epochs", 0, "Training epochs per run (0: the recipe's).")
 flags.DEFINE_integer("probe_epochs", 0, "lp-ft's probe epochs (0: the recipe's).")
+flags.DEFINE_integer(
+    "warmup_epochs", -1, "Warm-up epochs of each phase (-1: the recipe's)."
+)
 flags.DEFINE_integer("image_size", 128, "Side the images are resized to (>= 128).")
 flags.DEFINE_enum(
     "resize", None, ["crop", "pad", "squash"], "train.py --resize (None: the recipe's)."
@@ -74,6 +77,7 @@ def main(argv):
         protocol=FLAGS.protocol,
         epochs=FLAGS.epochs or None,
         probe_epochs=FLAGS.probe_epochs or None,
+        warmup_epochs=None if FLAGS.warmup_epochs < 0 else FLAGS.warmup_epochs,
         image_size=FLAGS.image_size,
         resize=FLAGS.resize,
         shots=FLAGS.shots or None,

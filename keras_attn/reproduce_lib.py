@@ -59,6 +59,7 @@ class ReproduceConfig:
     protocol: str = "frozen"
     epochs: int | None = None  # None: the dataset's recipe
     probe_epochs: int | None = None
+    warmup_epochs: int | None = None  # None: the recipe's
     image_size: int = 128
     resize: str | None = None  # None: the recipe's
     shots: int | None = 10
@@ -78,6 +79,10 @@ class ReproduceConfig:
         if any(lr <= 0 for lr in self.learning_rates):
             raise ValueError(
                 f"--learning_rates must be > 0. Received: {self.learning_rates}"
+            )
+        if self.warmup_epochs is not None and self.warmup_epochs < 0:
+            raise ValueError(
+                f"--warmup_epochs must be >= 0. Received: {self.warmup_epochs}"
             )
         for key in ("epochs", "probe_epochs", "batch_size"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
@@ -303,6 +308,7 @@ def _train_config(config: ReproduceConfig, variant: str, lr: float, seed: int, r
         resize=config.resize,
         epochs=config.epochs,
         probe_epochs=config.probe_epochs,
+        warmup_epochs=config.warmup_epochs,
         batch_size=config.batch_size,
         learning_rate=lr,
         shots=config.shots,

@@ -10,6 +10,7 @@ keras_attn spells these file names:
     history.csv      one row per epoch (Keras `CSVLogger`)
     metrics.json     results of the kept model
     samples.npz      images the run keeps (below)
+    photos/          held-out photos at their own aspect ratio (below)
     curves.png  attention.png
     README.md        the model card (`model_card.py`)
     checkpoints/best.weights.h5   the best epoch so far (while training)
@@ -23,6 +24,14 @@ with their labels, up to `CALIBRATION_IMAGES` training images (int8
 calibration) and up to `HELD_OUT_IMAGES` test images (else validation)
 with the files they came from, so export, its checks and the figures need
 neither the training data nor the machine it was on. Compressed, lossless.
+
+`photos/` keeps up to `PHOTOS` held-out photos of a `folder:` dataset as a
+client gets them: the whole frame at its own aspect ratio, EXIF rotation
+applied, downscaled so that the shorter side is the stored size (never
+upscaled), JPEG; `photos/photos.json` lists each file's label and source.
+`export.py` scores every exported file on them the way apps call it (LiteRT
+from the photo, MediaPipe's ImageClassifier on the frame), so a model whose
+preprocessing differs from what the client does is caught before it ships.
 """
 
 from __future__ import annotations
@@ -54,8 +63,17 @@ TENSORBOARD = "tensorboard"
 EVAL = "eval"
 MODEL_CARD = "README.md"
 
+PHOTOS_DIR = "photos"
+PHOTOS_INDEX = os.path.join(PHOTOS_DIR, "photos.json")
+
+# int8 calibration images: CALIBRATION_PER_CLASS a class, at least
+# CALIBRATION_IMAGES and at most CALIBRATION_MAX.
 CALIBRATION_IMAGES = 100
+CALIBRATION_PER_CLASS = 2
+CALIBRATION_MAX = 400
 HELD_OUT_IMAGES = 500
+PHOTOS = 200
+PHOTO_QUALITY = 90
 
 
 def path(run_dir: str, name: str) -> str:
@@ -208,19 +226,46 @@ class Samples:
     held_out_split: str  # "test" or "val"
 
 
+def calibration_count(num_classes: int) -> int:
+    """How many training images int8 calibration gets for `num_classes`."""
+    return int(
+        np.clip(
+            CALIBRATION_PER_CLASS * num_classes, CALIBRATION_IMAGES, CALIBRATION_MAX
+        )
+    )
+
+
+def spread_over_classes(labels: np.ndarray, count: int, rng) -> np.ndarray:
+    """`count` indices (sorted) drawn at random, as evenly over the classes
+    as their sizes allow: each round takes one more image of every class
+    that has one left."""
+    labels = np.asarray(labels)
+    order = rng.permutation(len(labels))
+    rank = np.empty(len(labels), np.int64)  # an image's place within its class
+    for label in np.unique(labels):
+        members = order[labels[order] == label]
+        rank[members] = np.arange(len(members))
+    picked = order[np.lexsort((rng.random(len(order)), rank[order]))][:count]
+    return np.sort(picked)
+
+
 def draw_samples(
     train: Split,
     held_out: Split,
     held_out_split: str,
     seed: int = 0,
-    calibration: int = CALIBRATION_IMAGES,
+    calibration: int | None = None,
     held_out_count: int = HELD_OUT_IMAGES,
 ) -> Samples:
-    """Random subsets (in split order) of the training and held-out splits."""
+    """Subsets (in split order) of the training and held-out splits, drawn at
+    random and spread over the classes; `calibration` defaults to
+    `calibration_count` of the training split's classes."""
     rng = np.random.default_rng(seed)
+    if calibration is None:
+        calibration = calibration_count(len(np.unique(train.labels)))
 
     def subset(split: Split, count: int) -> Split:
-        keep = np.sort(rng.permutation(len(split))[:count])
+        keep = spread_over_classes(split.labels, count, rng)
         chosen = split.take(keep)
         return Split(
             np.asarray(chosen.images, np.uint8),
@@ -265,6 +310,83 @@ def read_samples(run_dir: str) -> Samples:
         }
         split_name = str(f["held_out_split"])
     return Samples(splits["calibration"], splits["held_out"], split_name)
+
+
+# ------------------------------------------------------------------ photos
+
+
+@dataclasses.dataclass
+class Photos:
+    """Held-out photos a run keeps (`photos/`): files, labels, sources."""
+
+    files: list[str]  # absolute paths of the JPEGs in the run folder
+    labels: np.ndarray
+    sources: list[str]  # where each came from (relative to the dataset)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+def write_photos(
+    run_dir: str,
+    sources: list[str],
+    labels,
+    ids: list[str],
+    min_side: int,
+    count: int = PHOTOS,
+    seed: int = 0,
+) -> Photos | None:
+    """Keeps up to `count` of the photo files `sources` (spread over the
+    classes) in `run_dir/photos/`: EXIF-rotated, shorter side `min_side` (or
+    the photo's own, if smaller), JPEG. Unreadable files are left out. The
+    folder is written under a temporary name and renamed, whole."""
+    from PIL import Image, ImageOps
+
+    from keras_attn.data.images import to_rgb
+
+    labels = np.asarray(labels)
+    if not len(sources):
+        return None
+    keep = spread_over_classes(labels, count, np.random.default_rng(seed))
+    folder = path(run_dir, PHOTOS_DIR)
+    entries = []
+    with io_utils.atomic_dir(folder) as tmp:
+        for i in keep:
+            try:
+                with Image.open(sources[i]) as img:
+                    img.draft("RGB", (min_side, min_side))
+                    img = to_rgb(ImageOps.exif_transpose(img))
+            except Exception:  # noqa: BLE001 -- training skipped it too
+                continue
+            scale = min_side / min(img.size)
+            if scale < 1:
+                size = (round(img.size[0] * scale), round(img.size[1] * scale))
+                img = img.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+            name = f"{len(entries):04d}.jpg"
+            img.save(os.path.join(tmp, name), quality=PHOTO_QUALITY)
+            entries.append(
+                {"file": name, "label": int(labels[i]), "source": str(ids[i])}
+            )
+        io_utils.write_json(
+            os.path.join(tmp, os.path.basename(PHOTOS_INDEX)), {"photos": entries}
+        )
+    return read_photos(run_dir)
+
+
+def read_photos(run_dir: str) -> Photos | None:
+    """The run's kept photos, or None if it keeps none (a run on `shapes` or
+    a TFDS set, or from before the folder existed)."""
+    index = path(run_dir, PHOTOS_INDEX)
+    if not os.path.exists(index):
+        return None
+    with open(index) as f:
+        entries = json.load(f)["photos"]
+    folder = os.path.abspath(path(run_dir, PHOTOS_DIR))
+    return Photos(
+        [os.path.join(folder, e["file"]) for e in entries],
+        np.array([e["label"] for e in entries], np.int32),
+        [e["source"] for e in entries],
+    )
 
 
 # -------------------------------------------------------------------- runs

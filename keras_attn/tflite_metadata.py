@@ -25,6 +25,7 @@ generated `metadata_schema_py_generated` and run the files in MediaPipe's
 """
 
 import io
+import re
 import zipfile
 
 import flatbuffers
@@ -99,6 +100,24 @@ _UNIONS = {
 }
 
 
+_RESIZE_TAG = "keras-attn preprocessing: resize="
+
+
+def resize_tag(resize: str) -> str:
+    """The text that records the training resize mode in the description."""
+    return _RESIZE_TAG + resize
+
+
+def read_resize(model: bytes) -> str | None:
+    """The resize mode a keras-attn file's metadata records (`resize_tag`), or
+    None: what `predict.py` gives a `.tflite` found outside its run folder."""
+    metadata = read_metadata(model)
+    if metadata is None:
+        return None
+    found = re.search(re.escape(_RESIZE_TAG.encode()) + rb"(crop|pad|squash)", metadata)
+    return found.group(1).decode() if found else None
+
+
 def image_classifier_metadata(
     *,
     name: str,
@@ -107,6 +126,7 @@ def image_classifier_metadata(
     input_size: tuple[int, int],
     num_classes: int,
     scores: str = "probabilities",
+    preprocessing: str = "",
     version: str = "",
     author: str = "keras-attn",
     license: str = "Apache-2.0",
@@ -120,6 +140,8 @@ def image_classifier_metadata(
         input_size: `(height, width)` of the input image.
         num_classes: length of the output vector; must match `labels`.
         scores: `probabilities` (softmax output, range [0, 1]) or `logits`.
+        preprocessing: what the app must do with a frame before passing it,
+            appended to the input's description.
     """
     if len(labels) != num_classes:
         raise ValueError(
@@ -131,6 +153,7 @@ def image_classifier_metadata(
         "description": (
             f"RGB image, {height}x{width}, raw pixel values 0..255 (uint8, or "
             "float for float models)."
+            + (f" Frames: {preprocessing}." if preprocessing else "")
         ),
         "content": {
             "content_properties": (

@@ -189,6 +189,16 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
     split_name, held_out = data.held_out
     samples = runs.draw_samples(data.train, held_out, split_name, seed=config.seed)
     runs.write_samples(run_dir, samples)
+    if config.dataset.startswith("folder:") and len(held_out):
+        root = config.dataset[len("folder:") :]
+        runs.write_photos(
+            run_dir,
+            [os.path.join(root, i) for i in held_out.ids],
+            held_out.labels,
+            list(held_out.ids),
+            min_side=int(data.image_shape[0]),
+            seed=config.seed,
+        )
     save_model(float32_model(model, config, data), runs.path(run_dir, runs.MODEL))
     runs.write_metrics(run_dir, metrics)
     write_figures(model, samples, data.class_names, run_dir, config.visualize_count)

@@ -10,6 +10,7 @@ report: SavedModel and fp32 parity, int8 agreement, builtin ops, every
 attention branch, metadata, MediaPipe, and that a failed check writes nothing.
 """
 
+import importlib.util
 import json
 import os
 import shutil
@@ -545,3 +546,23 @@ def test_evaluate_bad_inputs_are_one_line(exported, tmp_path):
     (copy / "samples.npz").unlink()
     with pytest.raises(FileNotFoundError, match="keeps no image sample"):
         evaluate_lib.evaluate(evaluate_lib.EvalConfig(str(copy), data="sample"))
+
+
+def test_every_file_is_scored_on_the_kept_photos_as_clients_call_it(exported):
+    run_dir, report = exported
+    photos = runs.read_photos(str(run_dir))
+    assert len(photos) == 50  # val: 5 photos of each of the 10 classes
+    assert report["client_photos"]["photos"] == 50
+    assert report["preprocessing"]["resize"] == "crop"
+    for quantization in QUANTIZATIONS:
+        entry = report["tflite"][quantization]
+        clients = entry["clients"]
+        assert clients["photos"] == 50 and clients["keras"] == pytest.approx(
+            report["client_photos"]["keras_accuracy"]
+        )
+        if importlib.util.find_spec("mediapipe") is not None:
+            assert 0 <= clients["mediapipe"] <= 1
+        assert entry["checks"]["client_photos"]["ok"], entry["checks"]
+        assert max(clients["gap_points"].values()) <= 2.0
+        content = (run_dir / "export" / entry["file"]).read_bytes()
+        assert tflite_metadata.read_resize(content) == "crop"

@@ -50,6 +50,7 @@ import keras
 import numpy as np
 
 from keras_attn import io_utils, model_card, runs
+from keras_attn.export import clients
 from keras_attn.export.config import (
     FP32_LOGIT_TOLERANCE,
     INT8_IO,
@@ -91,6 +92,7 @@ def export_tflite(
     targets: np.ndarray,
     keras_logits: np.ndarray,
     config: ExportConfig,
+    photos: dict | None = None,
 ) -> dict:
     """Converts, checks and (if it passes) writes `model_<quantization>.tflite`."""
     path = os.path.join(out_dir, f"model_{quantization}.tflite")
@@ -100,7 +102,7 @@ def export_tflite(
             run.model,
             quantization,
             calibration_images=run.samples.calibration.images,
-            calibration_steps=config.calibration_steps,
+            calibration_steps=config.calibration_steps or len(run.samples.calibration),
             int8_io=config.int8_io,
             seed=config.seed,
         )
@@ -114,11 +116,31 @@ def export_tflite(
             "checks": {"conversion": check(False, f"{type(e).__name__}: {message}")},
         }
     convert_seconds = time.time() - start
-    content = add_metadata(content, run.labels, run.model.name, quantization)
+    content = add_metadata(
+        content,
+        run.labels,
+        run.model.name,
+        quantization,
+        run.config.get("resize", "crop"),
+    )
     entry = verify_tflite(
         content, quantization, run.labels, images, targets, keras_logits, config
     )
     entry["convert_seconds"] = round(convert_seconds, 1)
+    if photos is not None and "runs" not in entry["failed_checks"]:
+        measured, client_check = clients.score_clients(
+            content,
+            run.labels,
+            photos["photos"],
+            photos["images"],
+            photos["resize"],
+            photos["keras"],
+        )
+        entry["clients"] = measured
+        entry["checks"]["client_photos"] = client_check
+        if not client_check["ok"]:
+            entry["status"] = "failed"
+            entry["failed_checks"].append("client_photos")
     if entry["status"] == "ok":
         with io_utils.atomic_path(path) as tmp, open(tmp, "wb") as f:
             f.write(content)
@@ -148,6 +170,7 @@ def export_run(config: ExportConfig) -> dict:
         run.model.predict(images.astype(np.float32), batch_size=32, verbose=0),
         np.float32,
     )
+    photos = _client_photos(run)
     import ai_edge_litert
     import tensorflow as tf
 
@@ -169,8 +192,23 @@ def export_run(config: ExportConfig) -> dict:
         "calibration": {
             "source": runs.SAMPLES,
             "split": "train",
-            "images": min(config.calibration_steps, len(run.samples.calibration)),
+            "images": min(
+                config.calibration_steps or len(run.samples.calibration),
+                len(run.samples.calibration),
+            ),
+            "classes": len(np.unique(run.samples.calibration.labels)),
             "int8_io": config.int8_io,
+        },
+        "preprocessing": {
+            "resize": run.config.get("resize", "crop"),
+            "client_contract": clients.contract(run.config.get("resize", "crop")),
+        },
+        "client_photos": None
+        if photos is None
+        else {
+            "source": runs.PHOTOS_DIR,
+            "photos": len(photos["photos"]),
+            "keras_accuracy": photos["keras"],
         },
         "outputs": {
             "saved_model": "logits",
@@ -196,7 +234,7 @@ def export_run(config: ExportConfig) -> dict:
     for quantization in config.quantize if config.tflite else ():
         print(f"Exporting model_{quantization}.tflite ...", flush=True)
         entry = export_tflite(
-            run, quantization, out_dir, images, targets, keras_logits, config
+            run, quantization, out_dir, images, targets, keras_logits, config, photos
         )
         report["tflite"][quantization] = entry
         if entry["status"] != "ok":
@@ -215,6 +253,19 @@ def export_run(config: ExportConfig) -> dict:
     if failures:
         raise ExportCheckError(f"{'; '.join(failures)} (details in {report_path})")
     return report
+
+
+def _client_photos(run: Run) -> dict | None:
+    """The run's held-out photos, prepared as training did, with Keras'
+    top-1 on them; None if the run keeps none."""
+    photos = runs.read_photos(run.run_dir)
+    if photos is None or not len(photos):
+        return None
+    resize = run.config.get("resize", "crop")
+    images = clients.prepared(photos, run.input_shape[:2], resize)
+    logits = run.model.predict(images.astype(np.float32), batch_size=32, verbose=0)
+    keras = float(np.mean(np.argmax(logits, 1) == photos.labels))
+    return {"photos": photos, "images": images, "resize": resize, "keras": keras}
 
 
 def remove_file(path: str) -> None:

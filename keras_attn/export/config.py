@@ -29,8 +29,8 @@ class ExportConfig:
         saved_model: write the SavedModel.
         tflite: write the `.tflite` files named in `quantize`.
         quantize: any of `fp32`, `dynamic`, `fp16`, `int8`.
-        calibration_steps: training images that calibrate the int8 file (at
-            most the run's calibration sample).
+        calibration_steps: training images that calibrate the int8 file
+            (None: all the run keeps, 2 a class, 100-400; see `runs.py`).
         int8_io: input/output type of the int8 file: `uint8` (what MediaPipe
             and most apps take), `int8` or `float32`.
         eval_images: held-out images that every file is checked on (the
@@ -49,7 +49,7 @@ class ExportConfig:
     saved_model: bool = True
     tflite: bool = True
     quantize: tuple[str, ...] = QUANTIZATIONS
-    calibration_steps: int = 100
+    calibration_steps: int | None = None
     int8_io: str = "uint8"
     eval_images: int | None = None
     parity_images: int = 64
@@ -70,7 +70,7 @@ class ExportConfig:
                 f"--int8_io={self.int8_io} is not one of {', '.join(INT8_IO)}."
             )
         for key in ("calibration_steps", "parity_images", "latency_runs"):
-            if getattr(self, key) < 1:
+            if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ValueError(
                     f"--{key} must be >= 1. Received: {getattr(self, key)}"
                 )

@@ -113,17 +113,26 @@ def convert(
 
 
 def add_metadata(
-    content: bytes, labels: list[str], name: str, quantization: str
+    content: bytes,
+    labels: list[str],
+    name: str,
+    quantization: str,
+    resize: str = "crop",
 ) -> bytes:
-    """Adds MediaPipe-ready metadata (normalisation, labels) to a converted file."""
+    """Adds MediaPipe-ready metadata (normalisation, labels, and what the app
+    must do with a frame: `clients.contract(resize)`) to a converted file."""
+    from keras_attn.export.clients import contract
+
     interpreter = edge.make_interpreter(content)
     height, width = (int(d) for d in interpreter.get_input_details()[0]["shape"][1:3])
     metadata = tflite_metadata.image_classifier_metadata(
         name=name,
         description=(
             f"{name} ({quantization}): image classifier exported by keras-attn; "
-            "input raw RGB pixels, output class probabilities."
+            "input raw RGB pixels, output class probabilities. "
+            f"{tflite_metadata.resize_tag(resize)}: {contract(resize)}."
         ),
+        preprocessing=contract(resize),
         labels=labels,
         input_size=(height, width),
         num_classes=len(labels),

@@ -1,0 +1,159 @@
+"""Scoring an exported file the way apps call it, on the photos a run keeps.
+
+The other checks run on `samples.npz`, images already stored the way
+training stored them; they cannot see a model whose preprocessing differs
+from what the app does. An app passes a whole frame. This module scores a
+`.tflite` file on the run's held-out photos (`runs.Photos`: each photo at its
+own aspect ratio) through the two client paths users have:
+
+- `litert`: LiteRT from the photo, prepared by `edge.load_image` with the
+  run's `--resize` (what `predict.py` and a LiteRT app following the model
+  card do);
+- `mediapipe`: MediaPipe Tasks' `ImageClassifier` on the whole frame (it
+  stretches the frame to the input), told what the contract says
+  (`contract()`): nothing for `squash`, a centred square region of
+  interest for `crop`, and for `pad` a frame the app letterboxed itself.
+
+Both are compared with the Keras model on the same photos prepared as
+training prepared them; a client more than `MAX_GAP` points below Keras
+fails the file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from keras_attn import edge
+from keras_attn.data import images as images_lib
+
+# Largest top-1 loss (points) a client may have against Keras on the photos.
+MAX_GAP = 2.0
+MEDIAPIPE_HINT = (
+    "mediapipe is not installed, so MediaPipe's ImageClassifier was not checked "
+    "(pip install mediapipe, or the project's test extra)"
+)
+
+
+def contract(resize: str) -> str:
+    """What an app must do with a camera frame for a model stored with
+    `resize`: one sentence, for the model card and the TFLite metadata."""
+    return {
+        "squash": (
+            "pass the whole frame: it is stretched to the input size (what "
+            "MediaPipe's ImageClassifier does by default)"
+        ),
+        "crop": (
+            "pass the centred square of the frame: in MediaPipe, set "
+            "ImageProcessingOptions.region_of_interest to the centred square "
+            "(for a w x h frame with w > h: left = (w - h) / 2w, right = 1 - "
+            "left, top = 0, bottom = 1); elsewhere crop it before resizing"
+        ),
+        "pad": (
+            "letterbox the frame to a square before passing it: pad the "
+            f"shorter side on both ends with RGB {tuple(images_lib.PAD_COLOUR)}, "
+            "then resize"
+        ),
+    }[resize]
+
+
+def prepared(photos, size: tuple[int, int], resize: str) -> np.ndarray:
+    """(N, h, w, 3) uint8: the photos as training stored its images."""
+    return np.stack([images_lib.load_image(f, size, resize) for f in photos.files])
+
+
+def _letterboxed(path: str) -> np.ndarray:
+    """A frame padded to a square with the pad colour, at its own resolution."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as img:
+        img = images_lib.to_rgb(ImageOps.exif_transpose(img))
+    side = max(img.size)
+    return np.asarray(
+        ImageOps.pad(img, (side, side), color=images_lib.PAD_COLOUR), np.uint8
+    )
+
+
+def centred_square(width: int, height: int):
+    """MediaPipe's normalised region of interest for the centred square."""
+    from mediapipe.tasks.python.components.containers.rect import RectF
+
+    side = min(width, height)
+    left = (width - side) / 2 / width
+    top = (height - side) / 2 / height
+    return RectF(left=left, top=top, right=1 - left, bottom=1 - top)
+
+
+def mediapipe_top1(content: bytes, labels: list[str], photos, resize: str):
+    """MediaPipe `ImageClassifier`'s top-1 class index per photo, following
+    the contract of `resize`; None when mediapipe is not installed."""
+    try:
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions, vision
+    except ImportError:
+        return None
+    index = {label: i for i, label in enumerate(labels)}
+    options = vision.ImageClassifierOptions(
+        base_options=BaseOptions(model_asset_buffer=content), max_results=1
+    )
+    classifier = vision.ImageClassifier.create_from_options(options)
+    top1 = []
+    try:
+        for path in photos.files:
+            roi = None
+            if resize == "pad":
+                frame = _letterboxed(path)
+            else:
+                frame = images_lib.load_image(path)  # the whole frame, upright
+                if resize == "crop":
+                    height, width = frame.shape[:2]
+                    roi = vision.ImageProcessingOptions(
+                        region_of_interest=centred_square(width, height)
+                    )
+            image = mp.Image(
+                image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame)
+            )
+            result = classifier.classify(image, image_processing_options=roi)
+            best = result.classifications[0].categories[0]
+            top1.append(index.get(best.category_name, -1))
+    finally:
+        classifier.close()
+    return np.array(top1)
+
+
+def score_clients(
+    content: bytes, labels: list[str], photos, images: np.ndarray, resize: str,
+    keras_accuracy: float,
+) -> tuple[dict, dict]:  # fmt: skip
+    """Top-1 of LiteRT (on `images`, the photos prepared as training did) and
+    MediaPipe (on the frames) on `photos`; returns `(measured, check)` where
+    the check fails when a client is more than `MAX_GAP` points below Keras'
+    `keras_accuracy` on the same photos."""
+    clf = edge.TFLiteClassifier(content, labels, num_threads=2)
+    measured = {
+        "photos": len(photos),
+        "resize": resize,
+        "keras": keras_accuracy,
+        "litert": float(np.mean(clf.predict(images).argmax(1) == photos.labels)),
+    }
+    top1 = mediapipe_top1(content, labels, photos, resize)
+    if top1 is None:
+        measured["mediapipe"] = None
+        measured["mediapipe_note"] = MEDIAPIPE_HINT
+    else:
+        measured["mediapipe"] = float(np.mean(top1 == photos.labels))
+    gaps = {
+        client: round(100 * (keras_accuracy - measured[client]), 2)
+        for client in ("litert", "mediapipe")
+        if measured[client] is not None
+    }
+    measured["gap_points"] = gaps
+    worst = max(gaps, key=gaps.get)
+    ok = gaps[worst] <= MAX_GAP
+    detail = (
+        f"{worst} top-1 {100 * measured[worst]:.1f}% vs Keras "
+        f"{100 * keras_accuracy:.1f}% on {len(photos)} held-out photos "
+        f"(--resize={resize}; at most {MAX_GAP:g} points below Keras)"
+    )
+    if measured["mediapipe"] is None:
+        detail += "; " + MEDIAPIPE_HINT
+    return measured, {"ok": bool(ok), "detail": detail}
