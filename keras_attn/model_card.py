@@ -14,6 +14,7 @@ import json
 import os
 
 from keras_attn import io_utils, runs
+from keras_attn.export.clients import contract
 
 
 def _read(path: str) -> dict | None:
@@ -71,6 +72,15 @@ def card_text(run_dir: str) -> str:
     ]
     if config.get("class_weights"):
         lines.append("- Class weights: balanced (`config.json` lists them).")
+    resize = config.get("resize", "crop")
+    lines += [
+        "",
+        "## What an app must do with a camera frame",
+        "",
+        f"Trained on photos stored with `--resize={resize}`: {contract(resize)}. "
+        "`predict.py` and `keras_attn.data.images.load_image` do this for you; "
+        "the `.tflite` files' metadata says the same.",
+    ]
     lines += [
         "",
         "## Recipe",
@@ -136,15 +146,37 @@ def card_text(run_dir: str) -> str:
             f"Checked on {export.get('evaluated_on', {}).get('images', '?')} held-out "
             "images (`export/report.json`).",
             "",
-            "| file | MB | top-1 agreement with Keras | accuracy | status |",
-            "| --- | --- | --- | --- | --- |",
+            "| file | MB | top-1 agreement with Keras | accuracy | photos: "
+            "LiteRT / MediaPipe / Keras | status |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
         for entry in export["tflite"].values():
+            clients = entry.get("clients") or {}
+
+            def pct(value):
+                return "-" if value is None else f"{100 * value:.1f}%"
+
+            photos = (
+                f"{pct(clients.get('litert'))} / {pct(clients.get('mediapipe'))} / "
+                f"{pct(clients.get('keras'))} ({clients.get('photos')})"
+                if clients
+                else "-"
+            )
             lines.append(
                 f"| `{entry['file']}` | {entry.get('size_mb', '')} | "
                 f"{entry.get('top1_agreement', float('nan')):.3f} | "
-                f"{entry.get('accuracy', float('nan')):.3f} | {entry['status']} |"
+                f"{entry.get('accuracy', float('nan')):.3f} | {photos} | "
+                f"{entry['status']} |"
             )
+        if any((e.get("clients") or {}) for e in export["tflite"].values()):
+            lines += [
+                "",
+                "Photos: the run's held-out photos at their own aspect ratio, "
+                "top-1 of LiteRT (from the photo, as `predict.py`), MediaPipe's "
+                "ImageClassifier (the frame, with the contract above) and Keras "
+                "(photos prepared as in training); a client more than 2 points "
+                "below Keras fails the file.",
+            ]
     lines += [
         "",
         "## Use",
