@@ -47,14 +47,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from keras_attn import devices  # noqa: E402
+from keras_attn import devices, reproduce_lib  # noqa: E402
 from keras_attn.cli import run_main  # noqa: E402
 from keras_attn.data.augment import (  # noqa: E402
     AUGMENT_RECIPES,
     build_augmenter,
     with_augmentation,
 )
-from keras_attn.layers import ATTENTION_NAMES  # noqa: E402
 from keras_attn.models import classifier  # noqa: E402
 from keras_attn.models.backbone import (  # noqa: E402
     BACKBONE_STRIDE,
@@ -69,7 +68,12 @@ DISTINCT_BATCHES = 2
 UNIFIED_MAX_TRAIN_RATIO = 1.10  # at 128 and 224 px
 H100_PLAIN_MIN_TRAIN_IPS = 31_000  # ResNet-18, 128 px, batch 512, bfloat16
 
-flags.DEFINE_list("attention", ["none", "unified", "se", "cbam"], "Modules to time.")
+flags.DEFINE_list(
+    "attention",
+    ["none", "unified", "se", "cbam"],
+    "Configurations to time, as benchmarks/reproduce.py names them (unified@3: "
+    "stage 3; cbam@34: stages 3 and 4; unified+cg: the channel gate).",
+)
 flags.DEFINE_list("image_sizes", ["64", "128", "224"], "Square image sides (px).")
 flags.DEFINE_integer(
     "batch_size", None, "Images per step (default: 512 on a GPU/TPU, 16 on CPU)."
@@ -130,17 +134,27 @@ class WindowTimer(keras.callbacks.Callback):
         self._mark(batch, keras.tree.flatten(logs["outputs"])[0])
 
 
-def build_model(attention: str, image_size: int) -> keras.Model:
-    """The classifier for square `image_size` inputs (no resize inside)."""
+def build_model(variant: str, image_size: int) -> keras.Model:
+    """The classifier for square `image_size` inputs (no resize inside).
+
+    `variant` names a configuration as `benchmarks/reproduce.py` does:
+    `unified`, `unified@3` (stage 3), `cbam@34` (stages 3 and 4),
+    `unified+cg` (the channel gate), ..."""
     backbone = load_backbone("none")
+    attention, kwargs = reproduce_lib.parse_variant(variant)
+    stages = reproduce_lib.split_variant(variant)[1]
     if image_size >= MIN_IMAGE_SIZE:
         return classifier.build_classifier(
             NUM_CLASSES,
             (image_size, image_size, 3),
             image_size=image_size,
             attention=attention,
+            attention_kwargs=kwargs,
             backbone=backbone,
+            stages=stages,
         )
+    if stages != (4,) or kwargs:
+        raise ValueError(f"{variant}: below {MIN_IMAGE_SIZE} px, only stage 4.")
     # Below build_classifier's minimum: the same layers, without the check.
     inputs = keras.Input((image_size, image_size, 3), name="pixels")
     x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
@@ -372,12 +386,8 @@ def backend_version() -> str:
 
 def main(argv):
     del argv
-    unknown = [a for a in FLAGS.attention if a not in ATTENTION_NAMES]
-    if unknown:
-        raise ValueError(
-            f"--attention={','.join(unknown)}: choose from "
-            f"{', '.join(ATTENTION_NAMES)}."
-        )
+    for variant in FLAGS.attention:
+        reproduce_lib.parse_variant(variant)  # a one-line error if unknown
     sizes = [int(s) for s in FLAGS.image_sizes]
     if any(s < BACKBONE_STRIDE * 2 or s % BACKBONE_STRIDE for s in sizes):
         raise ValueError(
