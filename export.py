@@ -48,7 +48,7 @@ flags.DEFINE_enum("int8_io", "uint8", list(export.INT8_IO), "int8 file's I/O typ
 flags.DEFINE_integer(
     "eval_images", None, "Held-out images each file is checked on (default: all kept)."
 )
-flags.DEFINE_integer("parity_images", 64, "Of those, images for the logit comparison.")
+flags.DEFINE_integer("parity_images", 200, "Of those, images for the logit comparison.")
 flags.DEFINE_integer("latency_runs", 50, "Timed single-image runs per thread count.")
 flags.DEFINE_float(
     "min_agreement", 0.8, "Smallest top-1 agreement with Keras a file may have."

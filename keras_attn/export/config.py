@@ -52,7 +52,7 @@ class ExportConfig:
     calibration_steps: int | None = None
     int8_io: str = "uint8"
     eval_images: int | None = None
-    parity_images: int = 64
+    parity_images: int = 200
     latency_runs: int = 50
     min_agreement: float = 0.8
     seed: int = 0

@@ -108,11 +108,18 @@ def verify_tflite(
     )
     prob_diff = np.abs(probs - edge.softmax(keras_logits))
     agreement = float(np.mean(probs.argmax(1) == keras_logits.argmax(1)))
+    # A quantised output (uint8 softmax: steps of 1/256) can tie the top two
+    # classes of a low-confidence prediction; argmax then takes the first.
+    top2 = np.sort(probs, axis=1)[:, -2:]
+    tied = float(np.mean(top2[:, 0] == top2[:, 1])) if probs.shape[1] > 1 else 0.0
     n = min(config.parity_images, len(images))
     logit_diff = None
+    logit_agreement = None
     if clf.outputs_probabilities:
-        logit_diff = np.abs(
-            softmax_input_logits(content, images[:n]) - keras_logits[:n]
+        file_logits = softmax_input_logits(content, images[:n])
+        logit_diff = np.abs(file_logits - keras_logits[:n])
+        logit_agreement = float(
+            np.mean(file_logits.argmax(1) == keras_logits[:n].argmax(1))
         )
     if quantization == "fp32" and logit_diff is not None:
         checks["parity"] = check(
@@ -146,6 +153,11 @@ def verify_tflite(
             "mean_abs_diff": float(prob_diff.mean()),
         },
         top1_agreement=agreement,
+        # The same on the logits inside the file (before its output is
+        # quantised), on the first `logits.images` images, and the share of
+        # images whose two best outputs tie.
+        top1_agreement_logits=logit_agreement,
+        tied_top1=tied,
         accuracy=float(np.mean(probs.argmax(1) == targets)),
         latency_ms=latency,
     )
