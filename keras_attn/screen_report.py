@@ -31,11 +31,13 @@ def load_cells(paths: dict[str, str]) -> dict[str, dict]:
 
 
 def default_baseline(name: str, cells: dict) -> str | None:
-    """`none` of the same results for a stage-4 cell, `none@34` (the two-
-    stage head without attention) for a cell on stage 3."""
+    """`none` of the same results for a stage-4 cell (and for `none@34`, the
+    two-stage head without attention), `none@34` for a cell with attention
+    on stage 3."""
     label, _, variant = name.rpartition(":")
     prefix = f"{label}:" if label else ""
-    wanted = "none@34" if "@3" in variant else "none"
+    attended_stage3 = "@3" in variant and not variant.startswith("none")
+    wanted = "none@34" if attended_stage3 else "none"
     candidate = prefix + wanted
     return candidate if candidate in cells and candidate != name else None
 
