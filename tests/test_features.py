@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_attn import features, runs
+from keras_attn import features, runs, train_lib
 from keras_attn.train_config import TrainConfig, check_resumable
 
 
@@ -116,3 +116,82 @@ def test_recipes_choose_the_backbone_mode_per_folder(dataset, backbone, epochs):
         30,
     )
     assert TrainConfig(dataset=dataset, backbone="frozen").resolved().epochs == 30
+
+
+def test_resuming_or_starting_from_a_run_with_other_stages_is_refused(tmp_path):
+    config = TrainConfig(attention_stages=(3, 4)).resolved()
+    runs.write_config(str(tmp_path), json.loads(json.dumps(config.__dict__)))
+    (tmp_path / runs.BACKUP).mkdir()
+    other = TrainConfig(attention_stages=(4,)).resolved()
+    with pytest.raises(
+        ValueError, match=r"attention_stages: \[3, 4\] there, \[4\] now"
+    ):
+        check_resumable(str(tmp_path), other)
+    # --init_from a finished run: refused before any data is read.
+    (tmp_path / runs.MODEL).write_bytes(b"")
+    (tmp_path / runs.LABELS).write_text("a\nb\n")
+    with pytest.raises(
+        ValueError,
+        match=r"trained with --attention_stages=3,4, this run has "
+        r"--attention_stages=4; pass the same --attention_stages",
+    ):
+        train_lib.check_init_from(str(tmp_path), other)
+    with pytest.raises(ValueError, match=r"--image_size=128, this run has "):
+        train_lib.check_init_from(
+            str(tmp_path),
+            TrainConfig(attention_stages=(3, 4), image_size=160).resolved(),
+        )
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            dict(attention="none", attention_stages=(3,)),
+            "no attention to put on stage 3",
+        ),
+        (dict(attention_stages=(2,)), "must be 4 .*, 3 .* or 3,4"),
+        (dict(attention="se", channel_gate=True), "--channel_gate applies to"),
+    ],
+)
+def test_bad_stage_flags_are_refused_before_any_work(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**overrides).resolved()
+
+
+def test_rows_a_killed_run_appended_but_never_indexed_are_dropped(tmp_path):
+    cache = features.FeatureCache(CountingExtractor(), "w", 128, str(tmp_path))
+    cache.features(_images(4))
+    with open(cache._data, "ab") as f:  # a kill after writing, before indexing
+        f.write(b"\xff" * 3 * 2 * 5)
+    later = _images(3, seed=1)
+    rows = np.asarray(cache.features(later))
+    np.testing.assert_allclose(rows[:, 0, 0], later.mean(axis=(1, 2)), rtol=1e-3)
+
+
+class PyramidExtractor(CountingExtractor):
+    """Two maps per image, as a head on stages 3 and 4 reads them."""
+
+    output_shape = [(None, 2, 2, 3), (None, 1, 1, 3)]
+
+    def predict_on_batch(self, batch):
+        self.images += len(batch)
+        fine = np.repeat(np.repeat(batch.mean((1, 2), keepdims=True), 2, 1), 2, 2)
+        return [fine, batch.max(axis=(1, 2), keepdims=True)]
+
+
+def test_several_maps_are_cached_as_one_flat_row_each(tmp_path):
+    images = _images(5)
+    cache = features.FeatureCache(PyramidExtractor(), "w", 128, str(tmp_path))
+    assert cache.feature_shape == (2 * 2 * 3 + 3,)
+    rows = np.asarray(cache.features(images), np.float32)
+    fine, coarse = features.SplitMaps([(2, 2, 3), (1, 1, 3)])(rows)
+    np.testing.assert_allclose(
+        np.asarray(fine)[:, 1, 0], images.mean(axis=(1, 2)), rtol=1e-3
+    )
+    np.testing.assert_allclose(
+        np.asarray(coarse)[:, 0, 0], images.max(axis=(1, 2)), rtol=1e-3
+    )
+    # Another entry than the one-map cache of the same weights and size.
+    single = features.FeatureCache(CountingExtractor(), "w", 128, str(tmp_path))
+    assert single.path != cache.path
