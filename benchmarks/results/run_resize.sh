@@ -10,7 +10,7 @@ export KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3
 W=../shared/weights/resnet18_tin100
 R=benchmarks/results/recipes
 mkdir -p $R/logs
-for size in 224 128; do
+for size in ${SIZES:-224 128}; do
   ds=stanford_cars_fewshot; [ $size = 224 ] && ds=stanford_cars_fewshot_224
   for resize in crop squash pad; do
     python benchmarks/reproduce.py --protocol=frozen --image_size=$size \
