@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 export KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3
 RESIZE=${RESIZE:?set RESIZE to the mode val chose}
 W=../shared/weights/resnet18_tin100
-R=benchmarks/results/recipes
+R=${RESULTS:-benchmarks/results}/recipes
 mkdir -p $R/logs
 for size in ${SIZES:-224 128}; do
   ds=stanford_cars_fewshot; [ $size = 224 ] && ds=stanford_cars_fewshot_224

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 export KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3
 RESIZE=${RESIZE:?set RESIZE to the mode val chose}
 W=../shared/weights/resnet18_tin100
-R=benchmarks/results/stages
+R=${RESULTS:-benchmarks/results}/stages
 mkdir -p $R/logs
 python benchmarks/reproduce.py --protocol=frozen --image_size=224 \
     --resize=$RESIZE --dataset=folder:../shared/data/stanford_cars_fewshot_224 \
