@@ -71,7 +71,9 @@ def make_interpreter(
 
 
 def load_image(
-    path: str, size: tuple[int, int] | None = None, resize: str = "crop"
+    path: str,
+    size: tuple[int, int] | None = None,
+    resize: str = images_lib.DEFAULT_RESIZE,
 ) -> np.ndarray:
     """Decodes any Pillow-readable image (JPEG, PNG, ...) to (H, W, 3) uint8 RGB.
 

@@ -14,6 +14,7 @@ import json
 import os
 
 from keras_attn import io_utils, runs
+from keras_attn.data.images import LEGACY_RESIZE
 from keras_attn.export.clients import contract
 
 
@@ -72,7 +73,7 @@ def card_text(run_dir: str) -> str:
     ]
     if config.get("class_weights"):
         lines.append("- Class weights: balanced (`config.json` lists them).")
-    resize = config.get("resize", "crop")
+    resize = config.get("resize", LEGACY_RESIZE)
     lines += [
         "",
         "## What an app must do with a camera frame",

@@ -553,7 +553,7 @@ def test_every_file_is_scored_on_the_kept_photos_as_clients_call_it(exported):
     photos = runs.read_photos(str(run_dir))
     assert len(photos) == 50  # val: 5 photos of each of the 10 classes
     assert report["client_photos"]["photos"] == 50
-    assert report["preprocessing"]["resize"] == "crop"
+    assert report["preprocessing"]["resize"] == "squash"  # the default
     for quantization in QUANTIZATIONS:
         entry = report["tflite"][quantization]
         clients = entry["clients"]
@@ -565,4 +565,4 @@ def test_every_file_is_scored_on_the_kept_photos_as_clients_call_it(exported):
         assert entry["checks"]["client_photos"]["ok"], entry["checks"]
         assert max(clients["gap_points"].values()) <= 2.0
         content = (run_dir / "export" / entry["file"]).read_bytes()
-        assert tflite_metadata.read_resize(content) == "crop"
+        assert tflite_metadata.read_resize(content) == "squash"

@@ -141,7 +141,7 @@ def test_folder_mixed_sizes_are_stored_at_image_size(tmp_path):
     _write(str(tmp_path / "a" / "wide.png"), size=(30, 10))
     data = load_dataset(f"folder:{tmp_path}", image_size=16, val_fraction=0)
     assert data.image_shape == (16, 16, 3)
-    assert any("stored at 16x16 (--resize=crop)" in n for n in data.notes)
+    assert any("stored at 16x16 (--resize=squash)" in n for n in data.notes)
 
 
 def test_separate_test_dir_becomes_the_test_split(tmp_path):
@@ -338,7 +338,11 @@ def _reference_crop(path, size):
 
 def test_real_photos_keep_their_aspect_ratio():
     data = load_dataset(
-        f"folder:{require(CARS_FULLRES)}", shots=2, val_shots=1, image_size=128
+        f"folder:{require(CARS_FULLRES)}",
+        shots=2,
+        val_shots=1,
+        image_size=128,
+        resize="crop",
     )
     assert data.image_shape == (128, 128, 3) and data.test is None
     assert len(data.train) == 40 and len(data.val) == 20

@@ -128,7 +128,7 @@ class ImageCache:
         files: list[str],
         root: str,
         size: tuple[int, int],
-        resize: str = "crop",
+        resize: str = images_lib.DEFAULT_RESIZE,
         cache_dir: str | None = None,
         workers: int | None = None,
     ):

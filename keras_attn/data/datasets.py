@@ -28,7 +28,7 @@ from keras_attn.data import folder as folder_lib
 from keras_attn.data import shapes as shapes_lib
 from keras_attn.data import tfds as tfds_lib
 from keras_attn.data.fewshot import DataError
-from keras_attn.data.images import check_resize_mode
+from keras_attn.data.images import DEFAULT_RESIZE, check_resize_mode
 from keras_attn.data.splits import Dataset, Split, few_shot_splits, name_ids
 
 DATASET_NAMES = ("shapes", "cifar10", "cifar100", "stanford_cars", "folder:PATH")
@@ -45,7 +45,7 @@ def load_dataset(
     seed: int = 0,
     data_dir: str | None = None,
     image_size: int = 224,
-    resize: str = "crop",
+    resize: str = DEFAULT_RESIZE,
     val_fraction: float = 0.1,
     download: bool = True,
     test_dir: str | None = None,

@@ -128,7 +128,7 @@ def load_folder(
     path: str,
     *,
     image_size: int,
-    resize: str = "crop",
+    resize: str = images_lib.DEFAULT_RESIZE,
     shots: int | None = None,
     val_shots: int | None = None,
     seed: int = 0,

@@ -26,6 +26,11 @@ import numpy as np
 from PIL import Image, ImageOps
 
 RESIZE_MODES = ("crop", "pad", "squash")
+# What a new run stores photos with (`--resize`; chosen on val, README
+# "Your own photos"), and what a run from before the setting was recorded
+# used.
+DEFAULT_RESIZE = "squash"
+LEGACY_RESIZE = "crop"
 # The ImageNet mean as pixels: `pad` borders normalise to zero in the model.
 PAD_COLOUR = (124, 116, 104)
 
@@ -64,7 +69,7 @@ def _draft_size(size: tuple[int, int], target: tuple[int, int], resize: str):
 
 
 def resize_image(
-    img: Image.Image, size: tuple[int, int], resize: str = "crop"
+    img: Image.Image, size: tuple[int, int], resize: str = DEFAULT_RESIZE
 ) -> Image.Image:
     """Resizes an RGB image to `size` (height, width) with a `RESIZE_MODES` mode."""
     height, width = size
@@ -79,7 +84,7 @@ def resize_image(
 
 
 def load_image(
-    path: str, size: tuple[int, int] | None = None, resize: str = "crop"
+    path: str, size: tuple[int, int] | None = None, resize: str = DEFAULT_RESIZE
 ) -> np.ndarray:
     """Decodes an image file to (H, W, 3) uint8 RGB, at `size` if given.
 

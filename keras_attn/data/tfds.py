@@ -113,7 +113,7 @@ def load_tfds(
     *,
     data_dir: str | None,
     image_size: int,
-    resize: str = "crop",
+    resize: str = images_lib.DEFAULT_RESIZE,
     download: bool = True,
 ) -> tuple[list[str], dict[str, Split]]:
     """Returns `(class_names, {"train": Split, "test": Split})` of a TFDS set."""

@@ -50,6 +50,7 @@ import keras
 import numpy as np
 
 from keras_attn import io_utils, model_card, runs
+from keras_attn.data.images import LEGACY_RESIZE
 from keras_attn.export import clients
 from keras_attn.export.config import (
     FP32_LOGIT_TOLERANCE,
@@ -121,7 +122,7 @@ def export_tflite(
         run.labels,
         run.model.name,
         quantization,
-        run.config.get("resize", "crop"),
+        run.config.get("resize", LEGACY_RESIZE),
     )
     entry = verify_tflite(
         content, quantization, run.labels, images, targets, keras_logits, config
@@ -171,6 +172,7 @@ def export_run(config: ExportConfig) -> dict:
         np.float32,
     )
     photos = _client_photos(run)
+    resize = run.config.get("resize", LEGACY_RESIZE)
     import ai_edge_litert
     import tensorflow as tf
 
@@ -200,8 +202,8 @@ def export_run(config: ExportConfig) -> dict:
             "int8_io": config.int8_io,
         },
         "preprocessing": {
-            "resize": run.config.get("resize", "crop"),
-            "client_contract": clients.contract(run.config.get("resize", "crop")),
+            "resize": resize,
+            "client_contract": clients.contract(resize),
         },
         "client_photos": None
         if photos is None
@@ -261,7 +263,7 @@ def _client_photos(run: Run) -> dict | None:
     photos = runs.read_photos(run.run_dir)
     if photos is None or not len(photos):
         return None
-    resize = run.config.get("resize", "crop")
+    resize = run.config.get("resize", LEGACY_RESIZE)
     images = clients.prepared(photos, run.input_shape[:2], resize)
     logits = run.model.predict(images.astype(np.float32), batch_size=32, verbose=0)
     keras = float(np.mean(np.argmax(logits, 1) == photos.labels))
