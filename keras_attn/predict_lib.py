@@ -411,7 +411,7 @@ class Progress:
             total, unit_name="image", interval=0, stateful_metrics=["images/s"]
         )
         self.total, self.interval, self.seen = total, interval, 0
-        self.start = self.drawn = time.perf_counter()
+        self.start, self.drawn = time.perf_counter(), float("-inf")  # draw at once
         self.line_open = False
 
     def add(self, count: int) -> None:
