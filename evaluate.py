@@ -3,12 +3,13 @@
     python evaluate.py --run=runs/x                        # model.keras, test split
     python evaluate.py --run=runs/x --model=runs/x/export/model_int8.tflite
     python evaluate.py --run=runs/x --data=sample          # the images the run keeps
-    python evaluate.py --run=runs/x --data=folder:/data/new_photos
+    python evaluate.py --run=runs/x --data=folder:/data/new_photos --out=reports/new
 
-Writes RUN/eval/<model file>-<data>/: report.json (top-1, top-5, mean loss,
-macro and per-class precision / recall / F1, most confused pairs, the images
-evaluated), per_class.csv, confusion.png and errors.png. See
-keras_attn/evaluate_lib.py.
+Writes RUN/eval/<model file>-<data>/ (or --out=DIR): report.json (top-1,
+top-5, mean loss, macro and per-class precision / recall / F1, most confused
+pairs, the images evaluated), per_class.csv, confusion.png and errors.png.
+Every data source reaches the model as the run stored its images (its
+--resize, from config.json). See keras_attn/evaluate_lib.py.
 """
 
 import os
@@ -39,6 +40,9 @@ flags.DEFINE_string(
     "run keeps) | folder:PATH (a class-subfolder tree with the run's classes).",
 )
 flags.DEFINE_integer("batch_size", 32, "Images per prediction batch.")
+flags.DEFINE_string(
+    "out", None, "Report folder (default: RUN/eval/<model file>-<data>/)."
+)
 FLAGS = flags.FLAGS
 
 
@@ -49,16 +53,10 @@ def main(argv):
         model=FLAGS.model,
         data=FLAGS.data,
         batch_size=FLAGS.batch_size,
+        out_dir=FLAGS.out,
     )
     report = evaluate_lib.evaluate(config)
-    top_k = next(k for k in report if k.startswith("top") and k != "top1")
-    macro = report["macro"]
-    print(
-        f"{report['images']} images: top-1 {report['top1']:.4f}, {top_k} "
-        f"{report[top_k]:.4f}, macro precision {macro['precision']:.4f} / recall "
-        f"{macro['recall']:.4f} / F1 {macro['f1']:.4f}, mean loss "
-        f"{report['mean_loss']:.4f}"
-    )
+    print(evaluate_lib.summary_line(report))
     for pair in report["most_confused"][:5]:
         print(f"  {pair['true']} -> {pair['predicted']}: {pair['images']} image(s)")
     print(f"Report: {report['out_dir']}")

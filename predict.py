@@ -3,15 +3,25 @@
     python predict.py runs/x/export/model_int8.tflite cat.jpg dog.png
     python predict.py runs/x/model.keras photos/ --top_k=3 --csv=predictions.csv
     python predict.py runs/x/export/model_int8.tflite "photos/**/*.jpg" --csv=out.csv
+    python predict.py runs/x/export/model_int8.tflite photos/ --csv=p1.csv --shard=1/4
     python predict.py runs/x/export/model_fp32.tflite cat.jpg --benchmark
 
 IMAGE arguments are files, folders (walked recursively for every image type
 Pillow reads) or quoted globs. The labels come from labels.txt beside the
-model (or --labels, or the labels packed in a .tflite). Images are
-EXIF-rotated and brought to the model's input size as training stored them
-(--resize, `crop` by default). Results are printed per image, or with --csv
-written to a file (path, top-k labels and probabilities) with a progress
-bar. An image that cannot be read gets one `error:` line and is skipped;
+model (or --labels, or the labels packed in a .tflite). Images are decoded in
+--workers threads, EXIF-rotated and brought to the model's input size the
+way its run stored its training images: --resize defaults to the mode in the
+run's config.json (found beside model.keras, or one folder up from export/),
+else `crop`. Results are printed per image, or with --csv appended to a file
+a batch at a time (path, top-k labels and probabilities, error) under a
+progress bar with images/s, in memory that does not grow with the number of
+images. Run the same command again and it resumes: files that already have
+a row are skipped, a partial last line from a killed run is cut first, and
+a CSV written by another model or with other flags is refused (the model's
+identity is kept beside the CSV, in <csv>.json). --shard=i/n takes a
+disjoint 1/n of the files (stable hash of each path) for n machines or
+processes; their CSVs together hold every file once. An image that cannot
+be read gets one `error:` line (and a row with its error) and is skipped;
 the exit status is 1 when any failed. See keras_attn/predict_lib.py.
 """
 
@@ -32,10 +42,21 @@ from keras_attn.data.images import RESIZE_MODES  # noqa: E402
 flags.DEFINE_string("labels", None, "labels.txt (default: the one beside MODEL).")
 flags.DEFINE_integer("top_k", 5, "How many labels to print per image.")
 flags.DEFINE_enum(
-    "resize", "crop", list(RESIZE_MODES), "As the run's --resize (crop, pad, squash)."
+    "resize",
+    None,
+    list(RESIZE_MODES),
+    "crop | pad | squash; default: the model's own (its run's --resize), else crop.",
 )
-flags.DEFINE_string("csv", None, "Write the results to this CSV file instead.")
-flags.DEFINE_integer("batch_size", 32, "Images per batch for .keras models.")
+flags.DEFINE_string(
+    "csv", None, "Append the results to this CSV file (resumes it if it has rows)."
+)
+flags.DEFINE_string(
+    "shard", None, "INDEX/COUNT (0-based): classify only this share of the files."
+)
+flags.DEFINE_integer(
+    "batch_size", 32, "Images per batch (one .keras model call, one CSV write)."
+)
+flags.DEFINE_integer("workers", predict_lib.DEFAULT_WORKERS, "Image decoding threads.")
 flags.DEFINE_integer("threads", 2, "LiteRT CPU threads.")
 flags.DEFINE_bool("benchmark", False, "Also print the single-image latency.")
 flags.DEFINE_integer("runs", 50, "Timed runs for --benchmark.")
@@ -46,35 +67,43 @@ def main(argv):
     if len(argv) < 3:
         raise ValueError("Usage: predict.py MODEL IMAGE|FOLDER|GLOB [...]")
     model_path = argv[1]
-    if FLAGS.top_k < 1:
-        raise ValueError(f"--top_k must be >= 1. Received: {FLAGS.top_k}")
+    for flag in ("top_k", "batch_size", "workers", "threads"):
+        predict_lib.check_positive(flag, getattr(FLAGS, flag))
+    if FLAGS.benchmark:
+        predict_lib.check_positive("runs", FLAGS.runs)
+    shard = predict_lib.parse_shard(FLAGS.shard)
     if FLAGS.csv:
         predict_lib.check_writable(FLAGS.csv)
-    files = predict_lib.image_files(argv[2:])
+    files = predict_lib.image_files(argv[2:], shard)
     classifier = edge.load_classifier(model_path, FLAGS.labels, FLAGS.threads)
-    results = predict_lib.classify(classifier, files, FLAGS.resize, FLAGS.batch_size)
-    failed, rows = 0, []
-    bar = None
-    if FLAGS.csv:
-        import keras
 
-        bar = keras.utils.Progbar(len(files), unit_name="image")
-    for path, probs, error in results:
-        if error:
-            print(f"error: {error}", file=sys.stderr, flush=True)
-            failed += 1
-        elif not FLAGS.csv:
-            print(path)
-            for label, prob in edge.top_k(probs, classifier.labels, FLAGS.top_k):
-                print(f"  {prob:.4f}  {label}")
-            sys.stdout.flush()
-        rows.append((path, probs, error))
-        if bar is not None:
-            bar.add(1)
+    trained = edge.training_resize(model_path)
+    resize = FLAGS.resize or trained or "crop"
+    if FLAGS.resize and trained and FLAGS.resize != trained:
+        print(
+            f"note: --resize={FLAGS.resize}, but {model_path} was trained on "
+            f"images stored with --resize={trained}; its accuracy may be lower.",
+            file=sys.stderr,
+        )
+    record = None
     if FLAGS.csv:
         k = min(FLAGS.top_k, len(classifier.labels))
-        predict_lib.write_csv(FLAGS.csv, rows, classifier.labels, k)
-        print(f"Wrote {len(rows) - failed} prediction(s) to {FLAGS.csv}")
+        record = predict_lib.identity(model_path, classifier.labels, k, resize, shard)
+        if shard:
+            print(f"Shard {FLAGS.shard}: {len(files)} image(s).")
+    summary = predict_lib.predict(
+        classifier,
+        files,
+        resize=resize,
+        top_k=FLAGS.top_k,
+        batch_size=FLAGS.batch_size,
+        workers=FLAGS.workers,
+        csv_path=FLAGS.csv,
+        record=record,
+    )
+    if FLAGS.csv:
+        print(summary.describe(FLAGS.csv))
+
     if FLAGS.benchmark:
         ms = classifier.latency_ms(FLAGS.runs)
         runtime = (
@@ -87,7 +116,7 @@ def main(argv):
             f"latency: {ms:.2f} ms per image (median of {FLAGS.runs} runs, {runtime}, "
             f"input {classifier.input_dtype} {height}x{width})"
         )
-    return 1 if failed else 0
+    return 1 if summary.failed else 0
 
 
 if __name__ == "__main__":

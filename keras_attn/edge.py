@@ -12,7 +12,8 @@ Images are prepared the way training stored them (`keras_attn.data.images`):
 decoded with Pillow, EXIF-rotated, converted to 8-bit RGB (greyscale
 expanded, transparency composited on white), then resized to the model's
 input size, i.e. the size the run stored its images at, keeping the aspect
-ratio as the run did (`resize`: `crop` by default). The model does the rest
+ratio as the run did (`resize`; `training_resize(path)` reads the mode from
+the model's run folder, `crop` when there is none). The model does the rest
 (resize to its working size, scaling, normalisation) itself. For a quantised
 input (`uint8` or `int8`) pixels are quantised with the tensor's scale and zero
 point; our int8 export uses scale 1, so a uint8 input takes raw pixels.
@@ -68,6 +69,31 @@ def make_interpreter(
     )
     runner.allocate_tensors()
     return runner
+
+
+def training_resize(model_path: str) -> str | None:
+    """The `--resize` mode the model's run stored its images with, or None.
+
+    Read from the run's `config.json`, found beside the model
+    (`RUN/model.keras`) or, for a file in the run's export folder
+    (`RUN/export/model_int8.tflite`), one folder up. None when no run
+    folder is found or its config predates `--resize`: callers then use
+    `crop`, the default. Images given to a model must be resized the way
+    its training images were, or accuracy drops (a `pad` model sees its
+    objects smaller and with borders; a `crop` one sees them cut).
+    """
+    folder = os.path.dirname(os.path.abspath(model_path))
+    candidates = [folder]
+    if os.path.basename(folder) == runs.EXPORT:
+        candidates.append(os.path.dirname(folder))
+    for run_dir in candidates:
+        if os.path.isfile(runs.path(run_dir, runs.CONFIG)):
+            try:
+                resize = runs.read_config(run_dir).get("resize")
+            except (OSError, ValueError, AttributeError):
+                return None  # unreadable, or not a run's config
+            return resize if resize in images_lib.RESIZE_MODES else None
+    return None
 
 
 def load_image(
@@ -240,8 +266,9 @@ def load_classifier(
 
     Raises:
         FileNotFoundError: the model or the labels file is missing.
-        ValueError: the file is neither TFLite nor Keras, or its labels do not
-            match its outputs.
+        ValueError: the file is neither TFLite nor Keras, is damaged or
+            truncated (a partial copy or download), or its labels do not match
+            its outputs.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No model file at {path}.")
@@ -265,10 +292,29 @@ def load_classifier(
             f"{path} is not a TFLite model (no 'TFL3' flatbuffer identifier); "
             "pass a .tflite or .keras file."
         )
+    litert = _litert()
+    try:  # constructing verifies the flatbuffer (no tensors allocated: cheap)
+        litert.Interpreter(
+            model_content=content,
+            experimental_op_resolver_type=(
+                litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            ),
+        )
+    except ValueError as e:  # "The model is not a valid Flatbuffer buffer"
+        raise ValueError(
+            f"{path} is damaged or truncated ({len(content)} bytes; LiteRT: "
+            f"{_first_line(e)}); copy the whole file again or re-export it."
+        ) from None
     if labels is None:
-        from keras_attn.tflite_metadata import read_associated_files
+        from keras_attn.tflite_metadata import read_associated_files, read_metadata
 
         packed = read_associated_files(content).get(LABELS_FILE)
+        if packed is None and LABELS_FILE.encode() in (read_metadata(content) or b""):
+            raise ValueError(
+                f"{path} is damaged or truncated: its metadata names a packed "
+                f"{LABELS_FILE} that is not at the end of the file; copy the "
+                "whole file again or re-export it."
+            )
         if packed is None:
             raise FileNotFoundError(
                 f"No {LABELS_FILE} beside {path} and none packed in the file."
@@ -279,9 +325,12 @@ def load_classifier(
     try:
         return TFLiteClassifier(content, labels, num_threads)
     except RuntimeError as e:  # LiteRT's "failed to allocate", bad flatbuffer, ...
-        raise ValueError(
-            f"LiteRT cannot run {path}: {str(e).strip().splitlines()[0]}"
-        ) from e
+        raise ValueError(f"LiteRT cannot run {path}: {_first_line(e)}") from e
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _check_labels(labels: list[str], num_classes: int) -> list[str]:

@@ -12,7 +12,8 @@ code scores `model.keras` and every `.tflite` (through `edge`, as
 - `folder:PATH`: any class-subfolder tree (`PATH/<class>/<image>`, or its
   `test/` split) with the model's classes, stored as the run stored images.
 
-It writes `RUN/eval/<model file>-<data>/`: `report.json` (top-1, top-5, mean
+It writes `RUN/eval/<model file>-<data>/` (or `out_dir`, `evaluate.py
+--out=DIR`): `report.json` (top-1, top-5, mean
 loss, macro and per-class precision / recall / F1, the most confused pairs,
 how many and which images, the model file and the data source),
 `per_class.csv`, `confusion.png` and `errors.png` (`eval_plots.py`).
@@ -47,6 +48,21 @@ class EvalConfig:
     batch_size: int = 32
     out_dir: str | None = None  # default: RUN/eval/<model>-<data>
 
+    def validate(self) -> None:
+        """Bad flags fail in one line before anything is loaded."""
+        if self.batch_size < 1:
+            raise ValueError(
+                f"--batch_size must be >= 1. Received: --batch_size={self.batch_size}"
+            )
+        if self.out_dir is not None:
+            runs.check_writable(self.out_dir, flag="--out")
+
+
+def stored_resize(config: dict) -> str:
+    """The `--resize` the run stored its images with (`crop` for runs from
+    before the flag): every data source is brought to the model this way."""
+    return config.get("resize") or "crop"
+
 
 def held_out_data(
     run_dir: str, source: str, input_size: tuple[int, int]
@@ -65,7 +81,12 @@ def held_out_data(
         return (
             "sample",
             samples.held_out,
-            {"kind": "sample", "file": runs.SAMPLES, "split": samples.held_out_split},
+            {
+                "kind": "sample",
+                "file": runs.SAMPLES,
+                "split": samples.held_out_split,
+                "resize": stored_resize(config),  # stored by the run, this way
+            },
         )
     if source == "split":
         return _run_split(run_dir, config, labels)
@@ -81,7 +102,7 @@ def _run_split(run_dir: str, config: dict, labels: list[str]):
         seed=config.get("seed", 0),
         data_dir=config.get("data_dir"),
         image_size=config.get("image_size", 224),
-        resize=config.get("resize", "crop"),
+        resize=stored_resize(config),
         test_dir=config.get("test_dir"),
         cache_dir=config.get("cache_dir"),
     )
@@ -105,7 +126,8 @@ def _run_split(run_dir: str, config: dict, labels: list[str]):
             f"The run's data ({config['dataset']}) has no test or validation "
             "images; pass --data=sample or --data=folder:PATH."
         )
-    return name, split, {"kind": "split", "dataset": config["dataset"], "split": name}
+    description = {"kind": "split", "dataset": config["dataset"], "split": name}
+    return name, split, {**description, "resize": options["resize"]}
 
 
 def _folder(path: str, config: dict, labels: list[str], input_size):
@@ -121,12 +143,13 @@ def _folder(path: str, config: dict, labels: list[str], input_size):
     _, split, _, _, _ = folder_lib.load_folder(
         root,
         image_size=int(input_size[0]),
-        resize=config.get("resize", "crop"),
+        resize=stored_resize(config),
         val_fraction=0.0,
         cache_dir=config.get("cache_dir"),
     )
     name = "folder_" + os.path.basename(os.path.normpath(path))
-    return name, split, {"kind": "folder", "path": os.path.abspath(root)}
+    description = {"kind": "folder", "path": os.path.abspath(root)}
+    return name, split, {**description, "resize": stored_resize(config)}
 
 
 def predict_probs(classifier, images, batch_size: int = 32) -> np.ndarray:
@@ -173,8 +196,26 @@ def write_report(
     return report
 
 
+def summary_line(report: dict) -> str:
+    """The one-line summary `evaluate.py` prints (accuracies labelled top-1,
+    top-5, as the README and the model card write them)."""
+    tops = sorted(
+        (int(key[len("top") :]), value)
+        for key, value in report.items()
+        if key.startswith("top") and key[len("top") :].isdigit()
+    )
+    accuracies = ", ".join(f"top-{k} {value:.4f}" for k, value in tops)
+    macro = report["macro"]
+    return (
+        f"{report['images']} images: {accuracies}, macro precision "
+        f"{macro['precision']:.4f} / recall {macro['recall']:.4f} / F1 "
+        f"{macro['f1']:.4f}, mean loss {report['mean_loss']:.4f}"
+    )
+
+
 def evaluate(config: EvalConfig) -> dict:
     """Evaluates one model file of a run on one data source; returns the report."""
+    config.validate()
     runs.require(config.run_dir, runs.CONFIG, runs.LABELS)
     model_file = config.model or runs.path(config.run_dir, runs.MODEL)
     classifier = edge.load_classifier(

@@ -84,8 +84,9 @@ def path(run_dir: str, name: str) -> str:
 # ------------------------------------------------------------------ folder
 
 
-def check_writable(run_dir: str) -> None:
-    """Fails early, with one line, if `run_dir` cannot become a run folder.
+def check_writable(run_dir: str, flag: str = "--run_dir") -> None:
+    """Fails early, with one line, if `run_dir` cannot become a run folder
+    (or any output folder, named by its `flag` in the message).
 
     Raises:
         ValueError: `run_dir` is a file, lies under a file, or its nearest
@@ -93,19 +94,18 @@ def check_writable(run_dir: str) -> None:
     """
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise ValueError(
-            f"--run_dir={run_dir} is a file, not a folder; pass a folder path."
+            f"{flag}={run_dir} is a file, not a folder; pass a folder path."
         )
     existing = os.path.abspath(run_dir)
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
         raise ValueError(
-            f"Cannot create --run_dir={run_dir}: {existing} is a file; pass a "
-            "folder path."
+            f"Cannot create {flag}={run_dir}: {existing} is a file; pass a folder path."
         )
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(
-            f"Cannot write in {existing} (permission denied) for --run_dir="
+            f"Cannot write in {existing} (permission denied) for {flag}="
             f"{run_dir}; pass a folder you can write."
         )
 

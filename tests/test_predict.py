@@ -6,7 +6,9 @@ runs in seconds; test_export.py runs predict.py on the real ResNet files.
 """
 
 import csv
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +19,7 @@ import pytest
 from conftest import REPO
 from PIL import Image
 
-from keras_attn import edge, export
+from keras_attn import edge, export, predict_lib
 from keras_attn.cli import run_main
 from keras_attn.data import load_dataset
 
@@ -282,3 +284,235 @@ def test_many_image_bad_inputs_are_one_line(exported, tmp_path):
         ((model, image, f"--csv={tmp_path}"), "is a folder"),
     ):
         assert message in _one_line_error(_predict(*args)), args
+
+
+# ------------------------------------------------- many images, CSV, shards
+
+
+def _photos(folder, count, broken=()):
+    """`count` small images of mixed sizes under `folder` (two subfolders),
+    plus unreadable files named in `broken`; returns the folder."""
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        sub = folder / f"day{i % 2}"
+        sub.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 256, (20 + i % 30, 24 + i % 7, 3), np.uint8)
+        Image.fromarray(pixels).save(sub / f"{i:03d}.png")
+    for name in broken:
+        (folder / name).write_bytes(b"\xff\xd8 not a jpeg")
+    return folder
+
+
+def _rows(path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_csv_summary_counts_rows_and_failures(exported, images, tmp_path):
+    out = tmp_path / "out.csv"
+    result = _predict(
+        exported / "model_fp32.tflite",
+        images["rgb.png"],
+        images["broken.jpg"],
+        f"--csv={out}",
+    )
+    assert result.returncode == 1, result.stderr
+    assert len(_rows(out)) == 2
+    (summary,) = [x for x in result.stdout.splitlines() if x.startswith("Wrote")]
+    assert summary.startswith(f"Wrote 2 row(s) to {out}: 1 classified, 1 failed")
+
+
+def test_error_lines_are_not_glued_to_the_progress_bar(exported, tmp_path):
+    folder = _photos(tmp_path / "photos", 12, broken=["day0/004b.jpg"])
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(  # stdout (the bar) and stderr in one stream
+        [sys.executable, "predict.py", str(exported / "model_fp32.tflite"),
+         str(folder), f"--csv={tmp_path / 'out.csv'}", "--batch_size=2"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=120, env=env,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout
+    assert "images/s:" in result.stdout  # the bar shows the rate
+    # The error came after the bar had drawn (its second batch), yet it
+    # starts a line of its own.
+    lines = [x for x in result.stdout.split("\n") if "error:" in x]
+    assert len(lines) == 1 and lines[0].startswith("error: Cannot read"), lines
+    assert "004b.jpg" in lines[0]
+
+
+def test_bad_counts_and_shards_are_one_line_errors(exported, images):
+    model, image = exported / "model_fp32.tflite", images["rgb.png"]
+    for args, message in (
+        (("--batch_size=0",), "--batch_size must be >= 1. Received: --batch_size=0"),
+        (("--batch_size=-1",), "--batch_size must be >= 1"),
+        (("--benchmark", "--runs=0"), "--runs must be >= 1"),
+        (("--shard=x",), "--shard=x is not INDEX/COUNT"),
+    ):
+        assert message in _one_line_error(_predict(model, image, *args)), args
+    # The same messages, from the library (no subprocess each).
+    for spec, message in (
+        ("3/2", "the index is 0-based, so it must be below the count (0/2 ... 1/2)"),
+        ("0/0", "the count must be >= 1"),
+        ("-1/2", "is not INDEX/COUNT"),
+        ("1", "is not INDEX/COUNT"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            predict_lib.parse_shard(spec)
+    assert predict_lib.parse_shard("2/3") == (2, 3)
+    assert predict_lib.parse_shard(None) is None
+
+
+def test_shards_are_disjoint_and_cover_every_file_once(exported, tmp_path):
+    folder = _photos(tmp_path / "photos", 30)
+    everything = predict_lib.image_files([str(folder)])
+    for count in (1, 2, 3, 7):
+        shards = [
+            predict_lib.image_files([str(folder)], (i, count)) for i in range(count)
+        ]
+        assert sorted(sum(shards, [])) == sorted(everything)  # each file once
+        if count > 1:
+            assert all(0 < len(s) < len(everything) for s in shards[:2])
+    # The split depends on the paths below the folder, not on where it is mounted.
+    mounted = tmp_path / "elsewhere"
+    os.symlink(folder, mounted)
+    for i in range(3):
+        here = predict_lib.image_files([str(folder)], (i, 3))
+        there = predict_lib.image_files([str(mounted)], (i, 3))
+        assert [os.path.relpath(p, folder) for p in here] == [
+            os.path.relpath(p, mounted) for p in there
+        ]
+    # Two processes, two CSVs: concatenated, one row per file.
+    rows = []
+    for i in range(2):
+        out = tmp_path / f"shard{i}.csv"
+        result = _predict(
+            exported / "model_fp32.tflite", folder, f"--csv={out}", f"--shard={i}/2"
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"Shard {i}/2: " in result.stdout
+        rows += [r["path"] for r in _rows(out)]
+    assert sorted(rows) == sorted(everything)
+
+
+def test_a_killed_csv_resumes_without_losing_or_repeating_rows(exported, tmp_path):
+    folder = _photos(tmp_path / "photos", 40, broken=["bad.jpg"])
+    model = exported / "model_fp32.tflite"
+    out = tmp_path / "out.csv"
+    first = _predict(model, folder, f"--csv={out}", "--top_k=2")
+    assert first.returncode == 1, first.stderr  # bad.jpg
+    complete = out.read_bytes()
+    reference = {r["path"]: r for r in _rows(out)}
+    assert len(reference) == 41 and json.loads((tmp_path / "out.csv.json").read_text())[
+        "model_sha256"
+    ] == predict_lib.file_sha256(str(model))
+    # What a SIGKILL in the middle of a write leaves: 17 complete rows and
+    # half of the 18th.
+    lines = complete.split(b"\n")
+    cut_at = len(b"\n".join(lines[:18])) + 1 + len(lines[18]) // 2
+    out.write_bytes(complete[:cut_at])
+    again = _predict(model, folder, f"--csv={out}", "--top_k=2")
+    assert again.returncode == 0, again.stderr  # bad.jpg already had its row
+    assert "Resuming" in again.stdout and "cut a partial last line" in again.stdout
+    assert "Wrote 24 row(s)" in again.stdout and "17 image(s) already" in again.stdout
+    rows = _rows(out)
+    assert len(rows) == 41 and {r["path"]: r for r in rows} == reference
+    # Complete: a third run writes nothing and reads as before.
+    third = _predict(model, folder, f"--csv={out}", "--top_k=2")
+    assert third.returncode == 0 and "Wrote 0 row(s)" in third.stdout
+    assert len(_rows(out)) == 41
+
+
+def test_a_csv_of_another_model_or_other_flags_is_refused(exported, images, tmp_path):
+    out = tmp_path / "out.csv"
+    image = images["rgb.png"]
+    first = _predict(exported / "model_fp32.tflite", image, f"--csv={out}")
+    assert first.returncode == 0, first.stderr
+    before = out.read_bytes()
+    error = _one_line_error(
+        _predict(exported / "model_int8.tflite", image, f"--csv={out}")
+    )
+    assert "holds predictions of another model" in error
+    assert "model_fp32.tflite" in error and "model_int8.tflite" in error
+    error = _one_line_error(
+        _predict(exported / "model_fp32.tflite", image, f"--csv={out}", "--top_k=2")
+    )
+    assert "was written with --top_k=3 (this run: --top_k=2)" in error
+    assert out.read_bytes() == before  # refused, untouched
+    # Rows with no record of their model (an older CSV, another tool's).
+    (tmp_path / "out.csv.json").unlink()
+    error = _one_line_error(
+        _predict(exported / "model_fp32.tflite", image, f"--csv={out}")
+    )
+    assert "no " in error and "records which model wrote them" in error
+
+
+# ------------------------------------------------------- files and resize
+
+
+def test_a_truncated_tflite_is_named_damaged(exported, images, tmp_path):
+    content = (exported / "model_fp32.tflite").read_bytes()
+    for folder, size in (("with_labels", len(content) // 2), ("packed", -40)):
+        (tmp_path / folder).mkdir()
+        damaged = tmp_path / folder / "model.tflite"
+        damaged.write_bytes(content[:size])
+        if folder == "with_labels":
+            shutil.copy(exported / "labels.txt", tmp_path / folder)
+        with pytest.raises(ValueError, match="is damaged or truncated") as info:
+            edge.load_classifier(str(damaged))
+        assert str(damaged) in str(info.value)
+    # predict.py says it in one line.
+    error = _one_line_error(
+        _predict(tmp_path / "with_labels" / "model.tflite", images["rgb.png"])
+    )
+    assert "with_labels/model.tflite is damaged or truncated" in error
+    assert "not a valid Flatbuffer buffer" in error
+
+
+def test_training_resize_reads_the_models_run(exported, tmp_path):
+    run = tmp_path / "run"
+    (run / "export").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"resize": "pad", "seed": 0}))
+    for path in (run / "model.keras", run / "export" / "model_int8.tflite"):
+        path.write_bytes(b"")
+        assert edge.training_resize(str(path)) == "pad", path
+    (tmp_path / "elsewhere").mkdir()
+    assert edge.training_resize(str(tmp_path / "elsewhere" / "m.tflite")) is None
+    (run / "other").mkdir()  # only an export/ folder looks one level up
+    assert edge.training_resize(str(run / "other" / "m.tflite")) is None
+    (run / "config.json").write_text(json.dumps({"seed": 0}))  # before --resize
+    assert edge.training_resize(str(run / "model.keras")) is None
+    (run / "config.json").write_text("{not json")
+    assert edge.training_resize(str(run / "model.keras")) is None
+
+
+def test_resize_defaults_to_the_models_own(exported, tmp_path):
+    run = tmp_path / "run"
+    (run / "export").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"resize": "pad"}))
+    model = run / "export" / "model_fp32.tflite"
+    shutil.copy(exported / "model_fp32.tflite", model)
+    shutil.copy(exported / "labels.txt", run / "export")
+    wide = tmp_path / "wide.png"  # 4:1, so crop and pad see different pixels
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 256, (16, 64, 3), np.uint8)).save(wide)
+    clf = edge.load_classifier(str(model))
+    expected = {
+        mode: clf.predict(edge.load_image(str(wide), clf.input_size, mode))
+        for mode in ("pad", "crop")
+    }
+    assert np.abs(expected["pad"] - expected["crop"]).max() > 1e-3
+
+    def probs(result):
+        top = _tops(result.stdout)[str(wide)]
+        return {label: prob for label, prob in top}
+
+    default = _predict(model, wide, "--top_k=3")
+    assert default.returncode == 0 and "note:" not in default.stderr
+    for label, prob in probs(default).items():
+        assert prob == pytest.approx(expected["pad"][LABELS.index(label)], abs=1e-4)
+    crop = _predict(model, wide, "--top_k=3", "--resize=crop")
+    assert crop.returncode == 0, crop.stderr
+    (note,) = [x for x in crop.stderr.splitlines() if x.startswith("note:")]
+    assert "--resize=crop" in note and "--resize=pad" in note
+    for label, prob in probs(crop).items():
+        assert prob == pytest.approx(expected["crop"][LABELS.index(label)], abs=1e-4)
