@@ -37,7 +37,7 @@ from keras_attn.cli import import_tensorflow_quietly, run_main  # noqa: E402
 import_tensorflow_quietly()
 
 from keras_attn import edge, predict_lib  # noqa: E402
-from keras_attn.data.images import RESIZE_MODES  # noqa: E402
+from keras_attn.data.images import LEGACY_RESIZE, RESIZE_MODES  # noqa: E402
 
 flags.DEFINE_string("labels", None, "labels.txt (default: the one beside MODEL).")
 flags.DEFINE_integer("top_k", 5, "How many labels to print per image.")
@@ -45,7 +45,8 @@ flags.DEFINE_enum(
     "resize",
     None,
     list(RESIZE_MODES),
-    "crop | pad | squash; default: the model's own (its run's --resize), else crop.",
+    "crop | pad | squash; default: the model's own (its run's --resize, or the "
+    ".tflite metadata), else crop.",
 )
 flags.DEFINE_string(
     "csv", None, "Append the results to this CSV file (resumes it if it has rows)."
@@ -78,7 +79,7 @@ def main(argv):
     classifier = edge.load_classifier(model_path, FLAGS.labels, FLAGS.threads)
 
     trained = edge.training_resize(model_path)
-    resize = FLAGS.resize or trained or "crop"
+    resize = FLAGS.resize or trained or LEGACY_RESIZE
     if FLAGS.resize and trained and FLAGS.resize != trained:
         print(
             f"note: --resize={FLAGS.resize}, but {model_path} was trained on "

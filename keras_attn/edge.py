@@ -76,11 +76,14 @@ def training_resize(model_path: str) -> str | None:
 
     Read from the run's `config.json`, found beside the model
     (`RUN/model.keras`) or, for a file in the run's export folder
-    (`RUN/export/model_int8.tflite`), one folder up. None when no run
-    folder is found or its config predates `--resize`: callers then use
-    `crop`, the default. Images given to a model must be resized the way
-    its training images were, or accuracy drops (a `pad` model sees its
-    objects smaller and with borders; a `crop` one sees them cut).
+    (`RUN/export/model_int8.tflite`), one folder up; else, for a `.tflite`
+    file, from its metadata (export writes the mode there, so a file copied
+    to a phone or another folder keeps it). None when neither says: callers
+    then use `crop` (`images.LEGACY_RESIZE`), what runs used before the mode
+    was recorded. Images given to a model must be resized the way its
+    training images were, or accuracy drops (a `pad` model sees its objects
+    smaller and with borders; a `crop` one sees them cut; a `squash` one
+    sees them stretched).
     """
     folder = os.path.dirname(os.path.abspath(model_path))
     candidates = [folder]
@@ -91,8 +94,18 @@ def training_resize(model_path: str) -> str | None:
             try:
                 resize = runs.read_config(run_dir).get("resize")
             except (OSError, ValueError, AttributeError):
-                return None  # unreadable, or not a run's config
-            return resize if resize in images_lib.RESIZE_MODES else None
+                break  # unreadable, or not a run's config
+            if resize in images_lib.RESIZE_MODES:
+                return resize
+            break
+    if model_path.endswith(".tflite") and os.path.isfile(model_path):
+        from keras_attn import tflite_metadata
+
+        try:
+            with open(model_path, "rb") as f:
+                return tflite_metadata.read_resize(f.read())
+        except Exception:  # noqa: BLE001 -- a damaged file is named when it loads
+            return None
     return None
 
 

@@ -49,6 +49,7 @@ import numpy as np
 from PIL import Image
 
 from keras_attn import edge, io_utils
+from keras_attn.data import images as images_lib
 
 # Decoding threads: Pillow decodes and resizes without the GIL, so a few
 # threads keep up with the model on a small CPU and do not crowd a big one.
@@ -177,7 +178,7 @@ def decode_ahead(
 def classify(
     classifier,
     files: list[str],
-    resize: str = "crop",
+    resize: str = images_lib.DEFAULT_RESIZE,
     batch_size: int = 32,
     workers: int | None = None,
 ) -> Iterator[list[tuple[str, np.ndarray | None, str | None]]]:
@@ -462,7 +463,7 @@ def predict(
     classifier,
     files: list[str],
     *,
-    resize: str = "crop",
+    resize: str = images_lib.DEFAULT_RESIZE,
     top_k: int = 5,
     batch_size: int = 32,
     workers: int | None = None,

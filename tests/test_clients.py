@@ -121,3 +121,13 @@ def test_photos_kept_by_a_run_are_whole_frames_spread_over_classes(tmp_path):
     again = runs.read_photos(str(tmp_path / "run"))
     assert again.files == photos.files and again.sources == photos.sources
     assert runs.read_photos(str(tmp_path / "none")) is None
+
+
+def test_a_tflite_file_away_from_its_run_still_says_its_resize(colour_model, tmp_path):
+    from keras_attn import edge
+
+    path = tmp_path / "copied_to_a_phone.tflite"
+    path.write_bytes(_tflite(colour_model, "pad"))
+    assert edge.training_resize(str(path)) == "pad"
+    path.write_bytes(_tflite(colour_model, "pad")[:1000])  # damaged: no answer
+    assert edge.training_resize(str(path)) is None

@@ -78,7 +78,9 @@ def exported(tmp_path_factory):
         content = export.convert(
             model, calibration_images=calibration.astype(np.uint8), **options
         )
-        content = export.add_metadata(content, LABELS, "tiny", options["quantization"])
+        content = export.add_metadata(
+            content, LABELS, "tiny", options["quantization"], resize="crop"
+        )
         (folder / f"model_{name}.tflite").write_bytes(content)
     (folder / "labels.txt").write_text("\n".join(LABELS) + "\n")
     return folder

@@ -117,7 +117,7 @@ def add_metadata(
     labels: list[str],
     name: str,
     quantization: str,
-    resize: str = "squash",
+    resize: str,
 ) -> bytes:
     """Adds MediaPipe-ready metadata (normalisation, labels, and what the app
     must do with a frame: `clients.contract(resize)`) to a converted file."""
