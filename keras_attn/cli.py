@@ -26,6 +26,8 @@ USER_ERRORS = (
     UserError,
 )
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# TF_CPP_MIN_LOG_LEVEL unless the user set one: TensorFlow's C++ log muted.
+QUIET_TF_LOG_LEVEL = "3"
 
 
 def _first_line(error: BaseException) -> str:
@@ -95,16 +97,20 @@ def _stderr_to_devnull():
 def import_tensorflow_quietly() -> None:
     """Imports TensorFlow, if installed, with its native start-up log muted.
 
-    TensorFlow's C++ runtime logs "Could not find cuda drivers" and the like
-    before its logging reads TF_CPP_MIN_LOG_LEVEL, so these lines precede every
-    message, an error included. When the user asked for quiet
-    (TF_CPP_MIN_LOG_LEVEL >= 1, which our scripts set by default), the import
-    runs with file descriptor 2 pointed at /dev/null; Python errors raised by
-    the import still reach the user, after it.
+    TensorFlow's C++ runtime logs "Could not find cuda drivers", a `cuInit`
+    error on a machine without a GPU and the like, some of it before its
+    logging reads TF_CPP_MIN_LOG_LEVEL, so these lines would precede every
+    message, an error included. Unless the user set TF_CPP_MIN_LOG_LEVEL
+    (their value is kept), it defaults to 3 here (errors of TensorFlow's C++
+    runtime muted; Python exceptions still raise), for the scripts and for
+    `import keras_attn` alike. When the level asks for quiet (>= 1), the
+    import runs with file descriptor 2 pointed at /dev/null; Python errors
+    raised by the import still reach the user, after it.
     """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_TF_LOG_LEVEL)
     if "tensorflow" in sys.modules:
         return
-    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") not in ("", "0")
+    quiet = os.environ["TF_CPP_MIN_LOG_LEVEL"] not in ("", "0")
     try:
         with _stderr_to_devnull() if quiet else contextlib.nullcontext():
             import tensorflow  # noqa: F401
