@@ -60,6 +60,36 @@ def refuse_arguments(argv: list[str], hint: str) -> None:
         raise UserError(f"Unexpected arguments: {' '.join(argv[1:])}; {hint}.")
 
 
+# absl's help flags (`--help`, `-?`, `--helpfull`, ...): absl prints the usage
+# and exits with status 1, as if the help were an error.
+HELP_FLAGS = ("help", "helpshort", "helpfull", "helpxml", "?")
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing with the exit codes of our scripts: a help flag
+    prints the usage and exits 0; a bad flag (an unknown name, a value an enum
+    or a number flag refuses) prints `error: <one line>` and exits 2, like
+    every other bad input (absl: "FATAL Flags parsing error" and status 1).
+
+    Use as `app.run(run_main(main), flags_parser=parse_flags)`.
+    """
+    from absl import flags
+
+    asks_help = any(
+        a.startswith("-") and a.lstrip("-").split("=")[0] in HELP_FLAGS
+        for a in argv[1:]
+    )
+    try:
+        return flags.FLAGS(argv)
+    except SystemExit:
+        if asks_help:  # absl printed the usage
+            sys.exit(0)
+        raise
+    except flags.Error as e:
+        print(f"error: {_first_line(e)} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def run_main(main):
     """Wraps an absl `main` so user errors print `error: <message>` and exit 2.
 

@@ -229,9 +229,30 @@ def _load_inputs(config: TrainConfig) -> tuple[Dataset, str]:
         f"train {len(data.train)}, val {len(data.val)}, "
         f"test {len(data.test) if data.test else 0}"
     )
-    weights = resolve_auto_weights() if config.weights == "auto" else config.weights
-    print(f"backbone weights: {weights}")
+    weights = config.weights
+    if weights == "auto":
+        weights = resolve_auto_weights()
+        print(f"backbone weights: {weights} (--weights=auto: {why_auto(weights)})")
+    else:
+        print(f"backbone weights: {weights}")
     return data, weights
+
+
+def why_auto(weights: str) -> str:
+    """Why `--weights=auto` chose `weights` (see `resolve_auto_weights`)."""
+    if os.environ.get("KERAS_ATTN_WEIGHTS"):
+        return "$KERAS_ATTN_WEIGHTS names them"
+    if weights == "imagenet":
+        return "the keras-hub ImageNet preset is reachable"
+    if weights == "none":
+        return (
+            "the ImageNet preset cannot be downloaded and there is no local "
+            "checkpoint: random weights; pass --weights=PATH"
+        )
+    return (
+        "the ImageNet preset cannot be downloaded (offline), so the local "
+        "checkpoint beside the checkout"
+    )
 
 
 def check_init_from(run_dir: str, config: TrainConfig) -> None:

@@ -270,7 +270,7 @@ if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from absl import app
 
-    from keras_attn.cli import run_main
+    from keras_attn.cli import parse_flags, run_main
 
     _define_flags()
-    app.run(run_main(main))
+    app.run(run_main(main), flags_parser=parse_flags)

@@ -321,8 +321,16 @@ def test_run_dir_that_cannot_be_a_run_folder(tmp_path, monkeypatch):
 
 def test_train_script_unknown_attention_flag(tmp_path):
     result = run_train("--attention=transformer", f"--run_dir={tmp_path}")
-    assert result.returncode != 0
-    assert "--attention" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: flag --attention=transformer: value should be one of "
+        "<none|unified|se|cbam|eca> (see --help)"
+    )
+    result = run_train("--epoch=3", f"--run_dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(
+        "error: Unknown command line flag 'epoch'"
+    ), result.stderr
 
 
 def test_fewshot_folder_with_pretrained_weights_runs(tmp_path):
@@ -595,3 +603,39 @@ def test_tensorboard_logs_the_scalars(tmp_path):
         for value in event.summary.value
     }
     assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= tags, tags
+
+
+@pytest.mark.parametrize(
+    "env, mirror, chosen, why",
+    [
+        ("/my/weights", False, "/my/weights", "$KERAS_ATTN_WEIGHTS names them"),
+        (None, True, "MIRROR", "cannot be downloaded (offline), so the local"),
+        (None, False, "none", "no local checkpoint: random weights; pass --weights"),
+    ],
+)
+def test_weights_auto_says_what_it_chose_and_why(
+    tmp_path, monkeypatch, capsys, env, mirror, chosen, why
+):
+    from keras_attn.models import backbone
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(
+        backbone.keras_hub.models.ResNetBackbone, "from_preset", offline
+    )
+    if env:
+        monkeypatch.setenv("KERAS_ATTN_WEIGHTS", env)
+    else:
+        monkeypatch.delenv("KERAS_ATTN_WEIGHTS", raising=False)
+    folder = tmp_path / "mirror"
+    if mirror:
+        folder.mkdir()
+    monkeypatch.setattr(backbone, "LOCAL_MIRRORS", (str(folder),))
+    chosen = str(folder) if chosen == "MIRROR" else chosen
+    config = small_config(tmp_path / "run", weights="auto").resolved()
+    _, weights = train_lib._load_inputs(config)
+    assert weights == chosen
+    line = [x for x in capsys.readouterr().out.splitlines() if "weights" in x][-1]
+    assert line.startswith(f"backbone weights: {chosen} (--weights=auto: ")
+    assert why in line
