@@ -94,12 +94,6 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
     if config.init_from:
         check_init_from(config.init_from, config)
     data, weights = _load_inputs(config)
-    if weights == "none" and config.backbone != "finetune":
-        raise ValueError(
-            f"--backbone={config.backbone} with random weights (--weights="
-            f"{config.weights} resolved to none) would train a head on random "
-            "features; pass pretrained --weights, or --backbone=finetune."
-        )
     per_class = phases.class_weights(config.class_weight, data)
     keras.utils.set_random_seed(config.seed)
     precision = set_mixed_precision(config.mixed_precision)
@@ -210,7 +204,20 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
 
 
 def _load_inputs(config: TrainConfig) -> tuple[Dataset, str]:
-    """The dataset (printed in short) and the resolved backbone weights."""
+    """The dataset (printed in short) and the resolved backbone weights (first:
+    a weights problem is found before the data is decoded)."""
+    weights = config.weights
+    if weights == "auto":
+        weights = resolve_auto_weights()
+        print(f"backbone weights: {weights} (--weights=auto: {why_auto(weights)})")
+    else:
+        print(f"backbone weights: {weights}")
+    if weights == "none" and config.backbone != "finetune":
+        raise ValueError(
+            f"--backbone={config.backbone} with random weights (--weights="
+            f"{config.weights} resolved to none) would train a head on random "
+            "features; pass pretrained --weights, or --backbone=finetune."
+        )
     data = load_dataset(
         config.dataset,
         shots=config.shots,
@@ -229,12 +236,6 @@ def _load_inputs(config: TrainConfig) -> tuple[Dataset, str]:
         f"train {len(data.train)}, val {len(data.val)}, "
         f"test {len(data.test) if data.test else 0}"
     )
-    weights = config.weights
-    if weights == "auto":
-        weights = resolve_auto_weights()
-        print(f"backbone weights: {weights} (--weights=auto: {why_auto(weights)})")
-    else:
-        print(f"backbone weights: {weights}")
     return data, weights
 
 

@@ -249,14 +249,33 @@ def test_lp_ft_probes_on_cached_features_then_fine_tunes(tmp_path):
         (dict(image_size=64), "image_size=64 is too small"),
         (dict(epochs=0), "--epochs must be >= 1"),
         (dict(backbone="lp-ft", probe_epochs=0), "--probe_epochs must be >= 1"),
+        (
+            dict(backbone="frozen", probe_epochs=0),  # not "--epochs must be >= 1"
+            "--probe_epochs must be >= 1 for --backbone=frozen",
+        ),
+        (dict(warmup_epochs=-1), "--warmup_epochs must be >= 0"),
+        (dict(probe_epochs=-2), "--probe_epochs must be >= 0"),
+        (dict(seed=-1), "--seed must be >= 0"),
+        (dict(augment="bogus"), "Unknown --augment=bogus; choose one of: none, flip"),
+        (dict(weights="/no/such/weights"), "--weights=/no/such/weights does not"),
         (dict(backbone="frozen", distribute=True), "drop --distribute"),
         (dict(backbone="frozen", weights="none"), "train a head on random features"),
         (dict(mixed_precision="fp8"), "--mixed_precision=fp8"),
     ],
 )
-def test_bad_settings_are_refused_before_training(tmp_path, overrides, message):
+def test_bad_settings_are_refused_before_training(
+    tmp_path, monkeypatch, overrides, message
+):
+    """Every flag-only check runs before the data loads (a folder of photos
+    would be decoded first otherwise)."""
+
+    def load_dataset(*args, **kwargs):
+        raise AssertionError("the data was loaded before the flags were checked")
+
+    monkeypatch.setattr(train_lib, "load_dataset", load_dataset)
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         train_lib.train(small_config(tmp_path / "run", **overrides))
+    assert not (tmp_path / "run").exists()
 
 
 def run_train(*args, timeout=300):
