@@ -83,14 +83,41 @@ def _val_classes_differ(tmp_path):
     return str(tmp_path), r"missing \['b'\], extra \['x'\]"
 
 
+def _a_file(tmp_path):
+    _write(str(tmp_path / "photo.png"))
+    return str(tmp_path / "photo.png"), r"'.*photo.png' is a file; pass the folder"
+
+
+def _newline_in_a_class_name(tmp_path):
+    _tree(tmp_path, ["a", "b\nc"])  # labels.txt would get 3 lines for 2 classes
+    return str(tmp_path), r"Class folder '.*b\\nc' has a line break"
+
+
+def _class_name_not_utf8(tmp_path):
+    _tree(tmp_path, ["a", "b"])
+    os.rename(tmp_path / "b", os.path.join(os.fsencode(tmp_path), b"caf\xe9"))
+    return str(tmp_path), r"Class folder '.*caf\\udce9' has a name that is not UTF-8"
+
+
 @pytest.mark.parametrize(
-    "make", [_missing, _empty, _one_class, _class_without_images, _val_classes_differ]
+    "make",
+    [
+        _missing,
+        _a_file,
+        _empty,
+        _one_class,
+        _class_without_images,
+        _val_classes_differ,
+        _newline_in_a_class_name,
+        _class_name_not_utf8,
+    ],
 )
 def test_folder_bad_inputs(tmp_path, make):
     path, message = make(tmp_path)
     with pytest.raises(DataError, match=message) as info:
         load_dataset(f"folder:{path}")
     assert "\n" not in str(info.value)
+    str(info.value).encode("ascii")  # printable whatever the terminal's encoding
 
 
 def test_folder_too_many_shots(tmp_path):
@@ -115,6 +142,22 @@ def test_folder_skips_corrupt_and_truncated_files(tmp_path, caplog):
     assert any("skipped 2 unreadable" in n for n in loaded.notes)
     assert sum("skipped 2 unreadable" in r.message for r in caplog.records) == 1
     assert len(loaded.train) + len(loaded.val) == 7  # 3 + 3 + big.jpg
+
+
+def test_folder_skips_symlink_loops_and_dangling_links(tmp_path, caplog):
+    _tree(tmp_path, ["a", "b"], per_class=3)
+    os.symlink("loop", tmp_path / "a" / "loop")  # ELOOP on stat
+    os.symlink("twin", tmp_path / "a" / "other")
+    os.symlink("other", tmp_path / "a" / "twin")
+    os.symlink("gone.png", tmp_path / "b" / "dangling.png")
+    os.symlink("b", tmp_path / "c")  # a class folder link: kept, a 3rd class
+    os.symlink("d", tmp_path / "d")  # a folder link loop: not a class
+    with caplog.at_level("WARNING"):
+        loaded = load_dataset(f"folder:{tmp_path}", val_fraction=0)
+    assert loaded.class_names == ["a", "b", "c"]
+    (note,) = [n for n in loaded.notes if "unreadable" in n]
+    assert note.startswith(f"skipped 5 unreadable file(s) in {tmp_path}: a/loop,")
+    assert len(loaded.train) == 9
 
 
 def test_folder_converts_modes_to_rgb(tmp_path):
