@@ -2,6 +2,7 @@
 sampling before decoding, bad files, and real photos (../shared/data)."""
 
 import os
+import pathlib
 import shutil
 import time
 
@@ -324,6 +325,35 @@ def test_cache_entry_follows_the_files(tmp_path, monkeypatch):
     )
     assert len(calls) == 6
     assert tuple(data.train.images[0][0, 0]) == (250, 250, 250)
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda e: (e / "status.npy").write_bytes(b"garbage"), "status.npy does not"),
+        (lambda e: np.save(e / "status.npy", np.zeros(3)), "status.npy holds float64"),
+        (lambda e: os.truncate(e / "images.u8", 100), "images.u8 is 100 bytes"),
+    ],
+)
+def test_damaged_cache_entry_is_named_and_rebuilt(tmp_path, caplog, damage, reason):
+    """Before: a pickle error or "mmap length is greater than file size", and
+    every later run failed the same way."""
+    _tree(tmp_path / "data", ["a", "b"], per_class=3)
+    options = dict(val_fraction=0, cache_dir=str(tmp_path / "cache"))
+    first = load_dataset(f"folder:{tmp_path / 'data'}", **options)
+    (entry,) = [
+        root for root, _, files in os.walk(tmp_path / "cache") if "status.npy" in files
+    ]
+    damage(pathlib.Path(entry))
+    with caplog.at_level("WARNING"):
+        again = load_dataset(f"folder:{tmp_path / 'data'}", **options)
+    (warning,) = [r.getMessage() for r in caplog.records if "damaged" in r.message]
+    assert warning.startswith(f"The image cache entry {entry} is damaged ({reason}")
+    assert warning.endswith("rebuilding it (its images are decoded again).")
+    np.testing.assert_array_equal(again.train.images[:], first.train.images[:])
+    caplog.clear()
+    load_dataset(f"folder:{tmp_path / 'data'}", **options)  # whole again
+    assert not [r for r in caplog.records if "damaged" in r.message]
 
 
 def test_unreadable_pick_is_replaced_by_a_readable_image(tmp_path):
