@@ -187,7 +187,6 @@ def fit(
     measured holds for the kept weights too).
     """
     phases = plan(config)
-    history = runs.read_history(run_dir)
     steps = input_pipeline.steps_per_epoch(
         len(data.train), config.batch_size, config.distribute
     )
@@ -229,6 +228,10 @@ def fit(
         backup = BackupAndRestore(
             os.path.join(runs.path(run_dir, runs.BACKUP), phase.name)
         )
+        # The phase goes on from its backup; what a killed run logged after
+        # it is trained (and logged) again.
+        runs.drop_history(run_dir, backup.epoch() or phase.first, phase.last)
+        history = runs.read_history(run_dir)
         train_data = input_pipeline.fit_data(
             train_x,
             data.train.labels,

@@ -187,6 +187,29 @@ def read_history(run_dir: str) -> dict[str, np.ndarray]:
     return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
 
 
+def drop_history(run_dir: str, first: int, last: int) -> None:
+    """Removes the `history.csv` rows of epochs `first` to `last - 1`: a run
+    killed after logging an epoch but before its backup said the epoch was
+    done trains it again on resume, and would log it twice."""
+    history_path = path(run_dir, HISTORY)
+    if not os.path.exists(history_path):
+        return
+    with open(history_path, newline="") as f:  # rows as Keras wrote them
+        lines = f.readlines()
+    if not lines:
+        return
+    column = next(csv.reader(lines[:1])).index("epoch")
+    kept = lines[:1] + [
+        line
+        for line in lines[1:]
+        if not first <= int(next(csv.reader([line]))[column]) < last
+    ]
+    if len(kept) < len(lines):
+        with io_utils.atomic_path(history_path) as tmp:
+            with open(tmp, "w", newline="") as f:
+                f.writelines(kept)
+
+
 def write_metrics(run_dir: str, metrics: dict) -> None:
     io_utils.write_json(path(run_dir, METRICS), metrics)
 

@@ -191,15 +191,31 @@ def _assert_same_history(a, b):
         np.testing.assert_allclose(a[key], b[key], rtol=1e-6, err_msg=key)
 
 
-def test_resumed_run_trains_like_an_uninterrupted_one(shapes_run, tmp_path):
-    """Killed in the middle of epoch 2 and resumed: the same per-epoch numbers
-    (before the fix, a resumed epoch replayed epoch 1's data order and
-    augmentation draws: train accuracy 0.15 -> 0.75 on this config)."""
+def test_resumed_run_trains_like_an_uninterrupted_one(
+    shapes_run, tmp_path, monkeypatch
+):
+    """Killed while epoch 2's backup was written (history.csv had logged the
+    epoch) and resumed from epoch 1's: the same per-epoch numbers (before the
+    fix, a resumed epoch replayed epoch 1's data order and augmentation
+    draws: train accuracy 0.15 -> 0.75 on this config), and epoch 2 logged
+    once (it was logged twice)."""
+    real = checkpoints.BackupAndRestore.on_epoch_end
+
+    def killed_at_epoch_2(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt("simulated kill")
+        return real(self, epoch, logs)
+
     config = small_config(tmp_path / "run")  # the settings of `shapes_run`
-    with pytest.raises(KeyboardInterrupt):
-        train_lib.train(config, extra_callbacks=[Crash(at=1, batch=1)])
-    assert len(read_history(str(tmp_path / "run"))["epoch"]) == 1
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoints.BackupAndRestore, "on_epoch_end", killed_at_epoch_2)
+        with pytest.raises(KeyboardInterrupt):
+            train_lib.train(config)
+    history_csv = tmp_path / "run" / "history.csv"
+    assert len(history_csv.read_text().splitlines()) == 1 + 2  # epoch 2 logged
     train_lib.train(config)
+    rows = history_csv.read_text().splitlines()
+    assert [row.split(",")[0] for row in rows] == ["epoch", "0", "1"]
     _assert_same_history(
         read_history(str(tmp_path / "run")), read_history(str(shapes_run))
     )
@@ -658,3 +674,27 @@ def test_weights_auto_says_what_it_chose_and_why(
     line = [x for x in capsys.readouterr().out.splitlines() if "weights" in x][-1]
     assert line.startswith(f"backbone weights: {chosen} (--weights=auto: ")
     assert why in line
+
+
+def test_full_disk_on_the_best_weights_says_what_is_intact(tmp_path, monkeypatch):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    best = checkpoints.BestWeights(str(tmp_path / "checkpoints" / "best.weights.h5"))
+    best.set_model(model)
+    real = checkpoints.check_space
+
+    def full(model, folder):
+        raise OSError(errno.ENOSPC, "No space left on device", folder)
+
+    monkeypatch.setattr(checkpoints, "check_space", full)
+    with pytest.raises(checkpoints.BackupError) as info:
+        best.on_epoch_end(0, {"val_accuracy": 0.5})
+    message = user_message(info.value)
+    assert "after epoch 1" in message and "intact" not in message
+    assert "there were none before, nothing is lost: free disk space" in message
+    monkeypatch.setattr(checkpoints, "check_space", real)
+    best.on_epoch_end(1, {"val_accuracy": 0.6})
+    monkeypatch.setattr(checkpoints, "check_space", full)
+    with pytest.raises(checkpoints.BackupError) as info:
+        best.on_epoch_end(2, {"val_accuracy": 0.7})
+    assert "after epoch 3" in str(info.value)
+    assert "; the previous ones are intact: free disk space" in str(info.value)
