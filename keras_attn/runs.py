@@ -12,7 +12,8 @@ keras_attn spells these file names:
     samples.npz      images the run keeps (below)
     curves.png  attention.png
     README.md        the model card (`model_card.py`)
-    checkpoints/best.weights.h5   the best epoch so far (while training)
+    checkpoints/     each phase's best epoch so far (while training; 3x the
+                     model's size with the optimizer state)
     backup/          the state a killed run resumes from (while training)
     tensorboard/     `--tensorboard` logs
     eval/<model>-<data>/  what `evaluate.py` writes
@@ -47,7 +48,7 @@ METRICS = "metrics.json"
 SAMPLES = "samples.npz"
 CURVES = "curves.png"
 ATTENTION = "attention.png"
-BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
+CHECKPOINTS = "checkpoints"
 BACKUP = "backup"
 EXPORT = "export"
 TENSORBOARD = "tensorboard"
@@ -105,6 +106,15 @@ def prepare(run_dir: str) -> None:
             "can write."
         ) from None
     clean_temporary(run_dir)
+
+
+def remove_training_state(run_dir: str) -> None:
+    """Removes what only a run in progress needs (`backup/`, `checkpoints/`:
+    about 3x `model.keras` each) once the run is finished. The backup goes
+    first: a run killed in between is finished, never resumed without its
+    best weights."""
+    for name in (BACKUP, CHECKPOINTS):
+        shutil.rmtree(path(run_dir, name), ignore_errors=True)
 
 
 def clean_temporary(folder: str) -> list[str]:

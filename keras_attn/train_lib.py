@@ -38,7 +38,7 @@ from keras_attn import (
     runs,
     visualize,
 )
-from keras_attn.checkpoints import BackupAndRestore, check_space
+from keras_attn.checkpoints import check_space
 from keras_attn.data import Dataset, load_dataset
 from keras_attn.data.augment import build_augmenter, with_augmentation
 from keras_attn.data.folder import class_difference
@@ -164,6 +164,13 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
             if fitted["best_epoch"] is None
             else fitted["best_epoch"] + 1,
         },
+        # Two losses: say which is which (they differ by 2x with smoothing 0.1).
+        loss_note=(
+            "val_loss, test_loss: cross-entropy without label smoothing "
+            "(history.csv: val_cross_entropy); history.csv's loss and val_loss "
+            "and curves.png: the loss as trained, label smoothing "
+            f"{config.label_smoothing:g}"
+        ),
         best_val_accuracy=fitted["best_val_accuracy"],
         last_val_accuracy=float(history["val_accuracy"][-1]) if history else None,
         train_seconds=round(seconds, 1),
@@ -197,7 +204,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
             {"kind": "split", "dataset": config.dataset, "split": split_name},
         )
     model_card.write_model_card(run_dir)
-    BackupAndRestore.remove(runs.path(run_dir, runs.BACKUP))
+    runs.remove_training_state(run_dir)  # backup/ and checkpoints/
     print(json.dumps(metrics, indent=2))
     print(f"Run folder: {run_dir}")
     return run_dir
@@ -366,13 +373,15 @@ def write_figures(
     """`curves.png` and `attention.png` (held-out images and their maps)."""
     history = runs.read_history(run_dir)
     if history:
-        visualize.plot_curves({model.name: history}, runs.path(run_dir, runs.CURVES))
+        smoothing = runs.read_config(run_dir).get("label_smoothing")
+        visualize.plot_curves(
+            {model.name: history},
+            runs.path(run_dir, runs.CURVES),
+            visualize.loss_label(smoothing),
+        )
     split = samples.held_out.take(np.arange(min(count, len(samples.held_out))))
     probs, maps = classifier.predict_with_attention(model, split.images)
-    titles = [
-        f"{class_names[p]} ({'ok' if p == t else class_names[t]})"
-        for p, t in zip(probs.argmax(1), split.labels, strict=True)
-    ]
+    titles = visualize.prediction_titles(probs.argmax(1), split.labels, class_names)
     visualize.plot_attention(
         split.images, maps, titles, runs.path(run_dir, runs.ATTENTION), split.boxes
     )

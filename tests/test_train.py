@@ -55,7 +55,9 @@ def shapes_run(tmp_path_factory):
 def test_run_writes_every_artefact(shapes_run):
     for name in EXPECTED:
         assert (shapes_run / name).stat().st_size > 0, name
+    # What only a run in progress needs is gone (3x model.keras each).
     assert not (shapes_run / "backup").exists()
+    assert not (shapes_run / "checkpoints").exists()
     assert not [f for f in os.listdir(shapes_run) if f.startswith(".tmp")]
 
 
@@ -83,6 +85,21 @@ def test_run_artefacts_are_consistent(shapes_run):
     accuracy = float((logits.argmax(1) == data.val.labels).mean())
     assert accuracy == pytest.approx(metrics["val_accuracy"])
     assert metrics["val_accuracy"] == pytest.approx(metrics["best_val_accuracy"])
+    # Two losses, each named: history.csv's loss / val_loss are the training
+    # objective (label smoothing 0.1), its val_cross_entropy the plain
+    # cross-entropy that metrics.json and the model card call val_loss.
+    best = int(np.argmax(history["val_accuracy"]))
+    plain = history["val_cross_entropy"][best]
+    assert metrics["val_loss"] == pytest.approx(plain, rel=1e-4)
+    assert abs(history["val_loss"][best] - plain) > 1e-3  # another loss
+    assert (
+        "val_loss, test_loss: cross-entropy without label smoothing"
+        in (metrics["loss_note"])
+    )
+    assert metrics["loss_note"].endswith("as trained, label smoothing 0.1")
+    card = (shapes_run / "README.md").read_text()
+    assert "| macro F1 | cross-entropy |" in card
+    assert "Cross-entropy without label smoothing; `history.csv`'s `loss`" in card
 
 
 def test_learning_rate_moves_every_step_on_one_warmup_cosine_curve():
