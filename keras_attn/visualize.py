@@ -69,7 +69,10 @@ def plot_curves(
                     color=line.get_color(),
                     label=f"{label} val",
                 )
+    from matplotlib.ticker import MaxNLocator
+
     for ax, key in zip(axes, (loss_name, "accuracy"), strict=True):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
