@@ -20,6 +20,7 @@ from absl import app, flags  # noqa: E402
 
 from keras_attn.cli import (  # noqa: E402
     import_tensorflow_quietly,
+    parse_flags,
     refuse_arguments,
     run_main,
 )
@@ -63,4 +64,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(run_main(main))
+    app.run(run_main(main), flags_parser=parse_flags)

@@ -22,6 +22,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from keras_attn.cli import (  # noqa: E402
     import_tensorflow_quietly,
+    parse_flags,
     refuse_arguments,
     run_main,
 )
@@ -86,4 +87,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(run_main(main))
+    app.run(run_main(main), flags_parser=parse_flags)

@@ -32,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
-from keras_attn.cli import import_tensorflow_quietly, run_main  # noqa: E402
+from keras_attn.cli import import_tensorflow_quietly, parse_flags, run_main  # noqa: E402
 
 import_tensorflow_quietly()
 
@@ -121,4 +121,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(run_main(main))
+    app.run(run_main(main), flags_parser=parse_flags)

@@ -2,12 +2,14 @@
 
     python train.py                                   # the embedded `shapes` demo
     python train.py --attention=none                  # the paper's baseline
-    python train.py --dataset=folder:../shared/data/tin100_fewshot \
+    python train.py --dataset=folder:../shared/data/tin100_fewshot \\
         --weights=../shared/weights/resnet18_tin100 --shots=10 --val_shots=5
 
     KERAS_BACKEND=jax python train.py --mixed_precision=auto --distribute
 
-Unset flags take the dataset's recipe (keras_attn/recipes.py). Re-running with
+Unset flags take the dataset's recipe (keras_attn/recipes.py; each flag's
+help lists the recipes' values: "128 (stanford_cars: 224)" is 224 for
+stanford_cars and 128 for every other dataset). Re-running with
 the same --run_dir resumes a killed run. Any Keras backend works
 (KERAS_BACKEND=tensorflow|jax|torch); see README.md.
 """
@@ -20,6 +22,7 @@ from absl import app, flags  # noqa: E402
 
 from keras_attn.cli import (  # noqa: E402
     import_tensorflow_quietly,
+    parse_flags,
     refuse_arguments,
     run_main,
 )
@@ -27,8 +30,16 @@ from keras_attn.cli import (  # noqa: E402
 import_tensorflow_quietly()
 
 from keras_attn import train_lib  # noqa: E402
+from keras_attn.data.augment import AUGMENT_RECIPES  # noqa: E402
 from keras_attn.data.images import RESIZE_MODES  # noqa: E402
 from keras_attn.layers import ATTENTION_NAMES, BRANCHES  # noqa: E402
+from keras_attn.recipes import describe_default  # noqa: E402
+
+
+def recipe(field: str) -> str:
+    """The help text's note on a flag that defaults to the recipe's value."""
+    return f" Default: the recipe's: {describe_default(field)}."
+
 
 flags.DEFINE_string(
     "dataset",
@@ -53,52 +64,83 @@ flags.DEFINE_bool(
 flags.DEFINE_string(
     "weights",
     None,
-    "imagenet | none | auto | PATH to a keras-hub preset or timm checkpoint.",
+    "auto | imagenet | none | a keras-hub handle (hf://timm/resnet18.a1_in1k, "
+    "kaggle://...) | PATH to a keras-hub preset or timm checkpoint folder. auto: "
+    "$KERAS_ATTN_WEIGHTS, else the ImageNet preset when online, else "
+    "../shared/weights/resnet18_tin100 beside the checkout, else random weights."
+    + recipe("weights"),
 )
 flags.DEFINE_integer(
     "image_size",
     None,
-    "Side the model works at (>= 128); photos are also stored at this size.",
+    "Side the model works at (>= 128); photos are also stored at this size."
+    + recipe("image_size"),
 )
 flags.DEFINE_enum(
     "resize",
     None,
     list(RESIZE_MODES),
     "How photos keep their aspect ratio when stored: crop (shorter side to "
-    "the size, centre crop), pad (longer side, padded) or squash. Default: "
-    "the recipe's.",
+    "the size, centre crop), pad (longer side, padded) or squash." + recipe("resize"),
 )
-flags.DEFINE_integer("epochs", None, "Training epochs.")
-flags.DEFINE_integer("batch_size", None, "Batch size.")
-flags.DEFINE_float("learning_rate", None, "Peak learning rate (AdamW).")
-flags.DEFINE_float("weight_decay", None, "AdamW weight decay.")
 flags.DEFINE_integer(
-    "warmup_epochs", None, "Linear warm-up epochs before cosine decay."
+    "epochs",
+    None,
+    "Training epochs (lp-ft: of fine-tuning, after the probe)."
+    + recipe("epochs")
+    + " --backbone=frozen: --probe_epochs.",
 )
-flags.DEFINE_float("label_smoothing", None, "Label smoothing.")
-flags.DEFINE_float("dropout", None, "Dropout before the head.")
+flags.DEFINE_integer("batch_size", None, "Batch size." + recipe("batch_size"))
+flags.DEFINE_float(
+    "learning_rate", None, "Peak learning rate (AdamW)." + recipe("learning_rate")
+)
+flags.DEFINE_float("weight_decay", None, "AdamW weight decay." + recipe("weight_decay"))
 flags.DEFINE_integer(
-    "shots", None, "Training images per class (few-shot); default all."
+    "warmup_epochs",
+    None,
+    "Linear warm-up epochs before cosine decay (>= 0)." + recipe("warmup_epochs"),
 )
-flags.DEFINE_integer("val_shots", None, "Validation images per class.")
+flags.DEFINE_float(
+    "label_smoothing",
+    None,
+    "Label smoothing of the training loss (history.csv's loss and val_loss; "
+    "metrics.json's losses are plain cross-entropy)." + recipe("label_smoothing"),
+)
+flags.DEFINE_float("dropout", None, "Dropout before the head." + recipe("dropout"))
+flags.DEFINE_integer(
+    "shots",
+    None,
+    "Training images per class (few-shot)." + recipe("shots"),
+)
+flags.DEFINE_integer(
+    "val_shots", None, "Validation images per class." + recipe("val_shots")
+)
 flags.DEFINE_enum(
     "backbone",
     None,
     ["finetune", "frozen", "lp-ft"],
     "finetune: train the whole network; frozen: train attention + head on "
     "cached backbone features (minutes on a CPU); lp-ft: frozen for "
-    "--probe_epochs, then fine-tune. Default: the recipe's.",
+    "--probe_epochs, then fine-tune." + recipe("backbone"),
 )
 flags.DEFINE_integer(
     "probe_epochs",
     None,
-    "Epochs on cached features: lp-ft's first phase, and frozen's default --epochs.",
+    "Epochs on cached features: lp-ft's first phase, and frozen's default "
+    "--epochs." + recipe("probe_epochs"),
 )
 flags.DEFINE_float(
-    "backbone_lr_scale", None, "Backbone learning rate / head learning rate."
+    "backbone_lr_scale",
+    None,
+    "Backbone learning rate / head learning rate." + recipe("backbone_lr_scale"),
 )
-flags.DEFINE_string(
-    "augment", None, "Augmentation recipe: default | flip | paper | none."
+flags.DEFINE_enum(
+    "augment",
+    None,
+    list(AUGMENT_RECIPES),
+    "Augmentation: none, flip, crop (pad and crop back, flip), default (random "
+    "resized crop, flip, colour jitter) or paper (default + rotation; slow on "
+    "JAX)." + recipe("augment"),
 )
 flags.DEFINE_enum(
     "class_weight",
@@ -213,4 +255,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(run_main(main))
+    app.run(run_main(main), flags_parser=parse_flags)

@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from absl import app, flags  # noqa: E402
 
 from keras_attn import reproduce_lib, results_report  # noqa: E402
-from keras_attn.cli import refuse_arguments, run_main  # noqa: E402
+from keras_attn.cli import parse_flags, refuse_arguments, run_main  # noqa: E402
 
 flags.DEFINE_string("dataset", None, "shapes | cifar10 | folder:PATH | ...")
 flags.DEFINE_string("test_dir", None, "Class-subfolder tree used as the test split.")
@@ -91,4 +91,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(run_main(main))
+    app.run(run_main(main), flags_parser=parse_flags)

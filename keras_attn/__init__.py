@@ -12,7 +12,7 @@ keras-hub models.
 
 from keras_attn.cli import import_tensorflow_quietly
 
-import_tensorflow_quietly()  # keras-hub imports TensorFlow: quiet when asked
+import_tensorflow_quietly()  # keras-hub imports TensorFlow: quiet unless asked not to
 
 import keras_hub  # noqa: E402, F401  (registers ResNetBackbone)
 

@@ -183,14 +183,20 @@ class BestWeights(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is None or (self.best is not None and value <= self.best):
             return
+        had_previous = os.path.exists(self.path)
         try:
             check_space(self.model, os.path.dirname(self.path))
             with io_utils.atomic_path(self.path, suffix=".weights.h5") as tmp:
                 self.model.save_weights(tmp)
         except OSError as e:
+            kept = (
+                "the previous ones are intact"
+                if had_previous
+                else "there were none before, nothing is lost"
+            )
             raise BackupError(
                 f"Could not write the best weights after epoch {epoch + 1} to "
-                f"{self.path} ({e.strerror or e}); the previous ones are intact: "
-                "free disk space and rerun the same command to resume."
+                f"{self.path} ({e.strerror or e}); {kept}: free disk space and "
+                "rerun the same command to resume."
             ) from None
         self.best = float(value)

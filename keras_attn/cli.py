@@ -26,6 +26,8 @@ USER_ERRORS = (
     UserError,
 )
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# TF_CPP_MIN_LOG_LEVEL unless the user set one: TensorFlow's C++ log muted.
+QUIET_TF_LOG_LEVEL = "3"
 
 
 def _first_line(error: BaseException) -> str:
@@ -56,6 +58,36 @@ def refuse_arguments(argv: list[str], hint: str) -> None:
     or `export.py runs/x` would otherwise run on the defaults, silently."""
     if len(argv) > 1:
         raise UserError(f"Unexpected arguments: {' '.join(argv[1:])}; {hint}.")
+
+
+# absl's help flags (`--help`, `-?`, `--helpfull`, ...): absl prints the usage
+# and exits with status 1, as if the help were an error.
+HELP_FLAGS = ("help", "helpshort", "helpfull", "helpxml", "?")
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing with the exit codes of our scripts: a help flag
+    prints the usage and exits 0; a bad flag (an unknown name, a value an enum
+    or a number flag refuses) prints `error: <one line>` and exits 2, like
+    every other bad input (absl: "FATAL Flags parsing error" and status 1).
+
+    Use as `app.run(run_main(main), flags_parser=parse_flags)`.
+    """
+    from absl import flags
+
+    asks_help = any(
+        a.startswith("-") and a.lstrip("-").split("=")[0] in HELP_FLAGS
+        for a in argv[1:]
+    )
+    try:
+        return flags.FLAGS(argv)
+    except SystemExit:
+        if asks_help:  # absl printed the usage
+            sys.exit(0)
+        raise
+    except flags.Error as e:
+        print(f"error: {_first_line(e)} (see --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 def run_main(main):
@@ -95,16 +127,20 @@ def _stderr_to_devnull():
 def import_tensorflow_quietly() -> None:
     """Imports TensorFlow, if installed, with its native start-up log muted.
 
-    TensorFlow's C++ runtime logs "Could not find cuda drivers" and the like
-    before its logging reads TF_CPP_MIN_LOG_LEVEL, so these lines precede every
-    message, an error included. When the user asked for quiet
-    (TF_CPP_MIN_LOG_LEVEL >= 1, which our scripts set by default), the import
-    runs with file descriptor 2 pointed at /dev/null; Python errors raised by
-    the import still reach the user, after it.
+    TensorFlow's C++ runtime logs "Could not find cuda drivers", a `cuInit`
+    error on a machine without a GPU and the like, some of it before its
+    logging reads TF_CPP_MIN_LOG_LEVEL, so these lines would precede every
+    message, an error included. Unless the user set TF_CPP_MIN_LOG_LEVEL
+    (their value is kept), it defaults to 3 here (errors of TensorFlow's C++
+    runtime muted; Python exceptions still raise), for the scripts and for
+    `import keras_attn` alike. When the level asks for quiet (>= 1), the
+    import runs with file descriptor 2 pointed at /dev/null; Python errors
+    raised by the import still reach the user, after it.
     """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_TF_LOG_LEVEL)
     if "tensorflow" in sys.modules:
         return
-    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") not in ("", "0")
+    quiet = os.environ["TF_CPP_MIN_LOG_LEVEL"] not in ("", "0")
     try:
         with _stderr_to_devnull() if quiet else contextlib.nullcontext():
             import tensorflow  # noqa: F401

@@ -14,13 +14,16 @@ image cache, and later runs and seeds reuse them. An entry is keyed by the
 backbone weights (the checkpoint's files, sizes and modification times, or
 the keras-hub handle), the model's working size and the stored image shape,
 and each row by a hash of the image's pixels: features from other weights,
-another size or other images are never reused.
+another size or other images are never reused. An entry found damaged (an
+index that does not load, a data file shorter than its index says) is named
+in a warning and rebuilt: its maps are computed again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 
 import keras
@@ -38,6 +41,8 @@ HEAD_LAYERS = (
     "logits",
 )
 CACHE_VERSION = 1
+
+logger = logging.getLogger(__name__)
 
 
 def weights_fingerprint(weights: str) -> str:
@@ -112,6 +117,41 @@ class FeatureCache:
             np.load(self._index) if os.path.exists(self._index) else np.zeros(0, "S40")
         )
 
+    @property
+    def _row_bytes(self) -> int:
+        return int(np.prod(self.feature_shape)) * 2
+
+    def _damage(self) -> str | None:
+        """Why the entry's index and data cannot be used, or None when they can
+        (rows appended but never indexed are fine: `_append` drops them)."""
+        try:
+            keys = self._keys()
+        except Exception as e:  # noqa: BLE001 -- pickle, EOF, bad header, ...
+            return f"index.npy does not load: {type(e).__name__}: {e}"
+        if keys.ndim != 1 or keys.dtype != np.dtype("S40"):
+            return f"index.npy holds {keys.dtype} {keys.shape}, expected S40 (N,)"
+        size = os.path.getsize(self._data) if os.path.exists(self._data) else 0
+        if size < len(keys) * self._row_bytes:
+            return (
+                f"features.f16 is {size} bytes, its index needs "
+                f"{len(keys) * self._row_bytes}"
+            )
+        return None
+
+    def _rebuild_if_damaged(self) -> None:
+        damage = self._damage()
+        if damage is None:
+            return
+        logger.warning(
+            "The feature cache entry %s is damaged (%s); rebuilding it (its "
+            "maps are computed again).",
+            self.path,
+            damage,
+        )
+        for path in (self._index, self._data):
+            if os.path.exists(path):
+                os.remove(path)
+
     def features(self, images, flip: bool = False, batch_size: int = 64):
         """(N, s, s, C) float16 maps of `images` (flipped left-right if asked),
         computing only those not cached yet; a memory-mapped array's rows."""
@@ -126,6 +166,7 @@ class FeatureCache:
             dtype="S40",
         )
         with io_utils.file_lock(self.path):
+            self._rebuild_if_damaged()
             known = self._keys()
             row_of = {k: r for r, k in enumerate(known)}
             missing = [i for i, k in enumerate(keys) if k not in row_of]
@@ -147,11 +188,10 @@ class FeatureCache:
             flush=True,
         )
         bar = keras.utils.Progbar(len(rows), unit_name="image")
-        row_bytes = int(np.prod(self.feature_shape)) * 2
         if os.path.exists(self._data):
             # Rows a killed run appended but never indexed would shift the
             # ones appended now: drop them.
-            os.truncate(self._data, len(self._keys()) * row_bytes)
+            os.truncate(self._data, len(self._keys()) * self._row_bytes)
         with open(self._data, "ab") as f:
             for start in range(0, len(rows), batch_size):
                 chunk = rows[start : start + batch_size]

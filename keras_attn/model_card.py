@@ -115,7 +115,7 @@ def card_text(run_dir: str) -> str:
         "",
         "## Results",
         "",
-        "| split | images | top-1 | top-5 | macro F1 | mean loss |",
+        "| split | images | top-1 | top-5 | macro F1 | cross-entropy |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     if evaluation:
@@ -133,6 +133,13 @@ def card_text(run_dir: str) -> str:
             f"| val (chose the epoch) | | {metrics['val_accuracy']:.4f} | | | "
             f"{metrics['val_loss']:.4f} |"
         )
+    lines += [
+        "",
+        "Cross-entropy without label smoothing; `history.csv`'s `loss` and "
+        "`val_loss` and `curves.png` show the loss as trained, with label "
+        f"smoothing {config['label_smoothing']:g}"
+        + (" (higher)." if config["label_smoothing"] else "."),
+    ]
     if evaluation and evaluation.get("most_confused"):
         pairs = ", ".join(
             f"{p['true']} -> {p['predicted']} ({p['images']})"

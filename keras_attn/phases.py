@@ -62,7 +62,7 @@ def plan(config) -> list[Phase]:
 
 def best_path(run_dir: str, phase: Phase) -> str:
     return runs.path(
-        run_dir, os.path.join("checkpoints", f"best-{phase.name}.weights.h5")
+        run_dir, os.path.join(runs.CHECKPOINTS, f"best-{phase.name}.weights.h5")
     )
 
 
@@ -157,7 +157,14 @@ def compile_phase(fitted, model, config, phase: Phase, learning_rate) -> None:
         # Weighted: the padding of an evenly split validation set weighs 0
         # (input_pipeline.pad_to_batches); with --class_weight, training
         # accuracy is class-weighted. Without weights it is plain accuracy.
-        weighted_metrics=["accuracy"],
+        # `cross_entropy` is the loss without label smoothing: history.csv's
+        # `val_cross_entropy` is what metrics.json calls `val_loss`.
+        weighted_metrics=[
+            "accuracy",
+            keras.metrics.CategoricalCrossentropy(
+                from_logits=True, name="cross_entropy"
+            ),
+        ],
         jit_compile={"auto": "auto", "on": True, "off": False}[config.jit_compile],
         steps_per_execution=config.steps_per_execution,
     )
@@ -187,7 +194,6 @@ def fit(
     measured holds for the kept weights too).
     """
     phases = plan(config)
-    history = runs.read_history(run_dir)
     steps = input_pipeline.steps_per_epoch(
         len(data.train), config.batch_size, config.distribute
     )
@@ -229,6 +235,10 @@ def fit(
         backup = BackupAndRestore(
             os.path.join(runs.path(run_dir, runs.BACKUP), phase.name)
         )
+        # The phase goes on from its backup; what a killed run logged after
+        # it is trained (and logged) again.
+        runs.drop_history(run_dir, backup.epoch() or phase.first, phase.last)
+        history = runs.read_history(run_dir)
         train_data = input_pipeline.fit_data(
             train_x,
             data.train.labels,

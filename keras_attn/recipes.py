@@ -77,3 +77,23 @@ def get_recipe(dataset: str) -> Recipe:
         name = os.path.basename(os.path.normpath(dataset[len("folder:") :]))
         return RECIPES.get(f"folder:{name}", RECIPES["folder"])
     return RECIPES.get(dataset, RECIPES["folder"])
+
+
+def describe_default(field: str) -> str:
+    """A recipe field's defaults in words, for `--help`: the value most
+    recipes share, then the others by dataset, e.g. `2 (shapes: 1)`; a value
+    every recipe shares alone (`32`)."""
+    by_value: dict[str, list[str]] = {}
+    for name, recipe in RECIPES.items():
+        value = getattr(recipe, field)
+        if value is None:
+            value = "every image"
+        elif isinstance(value, float):
+            value = f"{value:g}"
+        by_value.setdefault(str(value), []).append(name)
+    groups = sorted(by_value.items(), key=lambda item: -len(item[1]))
+    (common, _), others = groups[0], groups[1:]
+    if not others:
+        return common
+    rest = "; ".join(", ".join(names) + f": {value}" for value, names in others)
+    return f"{common} ({rest})"

@@ -13,7 +13,8 @@ keras_attn spells these file names:
     photos/          held-out photos at their own aspect ratio (below)
     curves.png  attention.png
     README.md        the model card (`model_card.py`)
-    checkpoints/best.weights.h5   the best epoch so far (while training)
+    checkpoints/     each phase's best epoch so far (while training; 3x the
+                     model's size with the optimizer state)
     backup/          the state a killed run resumes from (while training)
     tensorboard/     `--tensorboard` logs
     eval/<model>-<data>/  what `evaluate.py` writes
@@ -56,7 +57,7 @@ METRICS = "metrics.json"
 SAMPLES = "samples.npz"
 CURVES = "curves.png"
 ATTENTION = "attention.png"
-BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
+CHECKPOINTS = "checkpoints"
 BACKUP = "backup"
 EXPORT = "export"
 TENSORBOARD = "tensorboard"
@@ -123,6 +124,15 @@ def prepare(run_dir: str) -> None:
             "can write."
         ) from None
     clean_temporary(run_dir)
+
+
+def remove_training_state(run_dir: str) -> None:
+    """Removes what only a run in progress needs (`backup/`, `checkpoints/`:
+    about 3x `model.keras` each) once the run is finished. The backup goes
+    first: a run killed in between is finished, never resumed without its
+    best weights."""
+    for name in (BACKUP, CHECKPOINTS):
+        shutil.rmtree(path(run_dir, name), ignore_errors=True)
 
 
 def clean_temporary(folder: str) -> list[str]:
@@ -203,6 +213,29 @@ def read_history(run_dir: str) -> dict[str, np.ndarray]:
     if not rows:
         return {}
     return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
+
+
+def drop_history(run_dir: str, first: int, last: int) -> None:
+    """Removes the `history.csv` rows of epochs `first` to `last - 1`: a run
+    killed after logging an epoch but before its backup said the epoch was
+    done trains it again on resume, and would log it twice."""
+    history_path = path(run_dir, HISTORY)
+    if not os.path.exists(history_path):
+        return
+    with open(history_path, newline="") as f:  # rows as Keras wrote them
+        lines = f.readlines()
+    if not lines:
+        return
+    column = next(csv.reader(lines[:1])).index("epoch")
+    kept = lines[:1] + [
+        line
+        for line in lines[1:]
+        if not first <= int(next(csv.reader([line]))[column]) < last
+    ]
+    if len(kept) < len(lines):
+        with io_utils.atomic_path(history_path) as tmp:
+            with open(tmp, "w", newline="") as f:
+                f.writelines(kept)
 
 
 def write_metrics(run_dir: str, metrics: dict) -> None:

@@ -14,8 +14,10 @@ import os
 import time
 
 from keras_attn import runs
+from keras_attn.data.augment import AUGMENT_RECIPES
 from keras_attn.data.images import RESIZE_MODES
 from keras_attn.layers import ATTENTION_NAMES, BRANCHES
+from keras_attn.models import backbone as backbone_lib
 from keras_attn.models.classifier import check_stages
 from keras_attn.recipes import get_recipe
 
@@ -69,7 +71,9 @@ class TrainConfig:
     steps_per_execution: int = 1
 
     def resolved(self) -> TrainConfig:
-        """A copy with every `None` recipe field filled from the dataset's recipe."""
+        """A copy with every `None` recipe field filled from the dataset's recipe,
+        validated: every check that needs only the flags happens here, before
+        any data or weights load."""
         recipe = dataclasses.asdict(get_recipe(self.dataset))
         values = dataclasses.asdict(self)
         for key, default in recipe.items():
@@ -91,6 +95,7 @@ class TrainConfig:
         _one_of("resize", self.resize, RESIZE_MODES)
         _one_of("class_weight", self.class_weight, CLASS_WEIGHTS)
         _one_of("backbone", self.backbone, BACKBONE_MODES)
+        _one_of("augment", self.augment, AUGMENT_RECIPES)
         if self.backbone != "finetune" and self.distribute:
             raise ValueError(
                 f"--backbone={self.backbone} trains on cached features on one "
@@ -120,11 +125,35 @@ class TrainConfig:
                     "--branches applies to --attention=unified only. "
                     f"Received: attention={self.attention}"
                 )
+        if self.backbone != "finetune" and self.probe_epochs < 1:
+            # Before --epochs: frozen's --epochs defaults to --probe_epochs.
+            raise ValueError(
+                f"--probe_epochs must be >= 1 for --backbone={self.backbone}. "
+                f"Received: probe_epochs={self.probe_epochs}"
+            )
         for key in ("epochs", "batch_size", "image_size", "steps_per_execution"):
             if getattr(self, key) < 1:
                 raise ValueError(
                     f"--{key} must be >= 1. Received: {key}={getattr(self, key)}"
                 )
+        for key in ("warmup_epochs", "probe_epochs", "seed"):
+            if getattr(self, key) < 0:
+                raise ValueError(
+                    f"--{key} must be >= 0. Received: {key}={getattr(self, key)}"
+                )
+        if self.image_size < backbone_lib.MIN_IMAGE_SIZE:
+            raise ValueError(
+                f"--image_size={self.image_size} is too small: ResNet-18 has stride "
+                f"{backbone_lib.BACKBONE_STRIDE}, so the attention needs at least "
+                f"{backbone_lib.MIN_IMAGE_SIZE} px (a 4x4 map); pass "
+                f"--image_size={backbone_lib.MIN_IMAGE_SIZE} or more."
+            )
+        if self.weights not in ("auto", "imagenet", "none") and not (
+            backbone_lib.is_remote(self.weights)
+        ):
+            # A local checkpoint folder: missing or empty fails now, not after
+            # the data has been decoded (`load_backbone` reads it later).
+            backbone_lib._check_local_checkpoint(self.weights)
         floats = ("learning_rate", "weight_decay", "label_smoothing", "dropout")
         for key in (*floats, "backbone_lr_scale"):
             value = getattr(self, key)
@@ -141,11 +170,6 @@ class TrainConfig:
                 raise ValueError(
                     f"--{key} must be below 1. Received: {key}={getattr(self, key)}"
                 )
-        if self.backbone == "lp-ft" and self.probe_epochs < 1:
-            raise ValueError(
-                f"--probe_epochs must be >= 1 for --backbone=lp-ft. Received: "
-                f"{self.probe_epochs}"
-            )
         for key in ("shots", "val_shots"):
             value = getattr(self, key)
             if value is not None and value < 1:

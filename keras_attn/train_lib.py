@@ -38,7 +38,7 @@ from keras_attn import (
     runs,
     visualize,
 )
-from keras_attn.checkpoints import BackupAndRestore, check_space
+from keras_attn.checkpoints import check_space
 from keras_attn.data import Dataset, load_dataset
 from keras_attn.data.augment import build_augmenter, with_augmentation
 from keras_attn.data.folder import class_difference
@@ -94,12 +94,6 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
     if config.init_from:
         check_init_from(config.init_from, config)
     data, weights = _load_inputs(config)
-    if weights == "none" and config.backbone != "finetune":
-        raise ValueError(
-            f"--backbone={config.backbone} with random weights (--weights="
-            f"{config.weights} resolved to none) would train a head on random "
-            "features; pass pretrained --weights, or --backbone=finetune."
-        )
     per_class = phases.class_weights(config.class_weight, data)
     keras.utils.set_random_seed(config.seed)
     precision = set_mixed_precision(config.mixed_precision)
@@ -170,6 +164,13 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
             if fitted["best_epoch"] is None
             else fitted["best_epoch"] + 1,
         },
+        # Two losses: say which is which (they differ by 2x with smoothing 0.1).
+        loss_note=(
+            "val_loss, test_loss: cross-entropy without label smoothing "
+            "(history.csv: val_cross_entropy); history.csv's loss and val_loss "
+            "and curves.png: the loss as trained, label smoothing "
+            f"{config.label_smoothing:g}"
+        ),
         best_val_accuracy=fitted["best_val_accuracy"],
         last_val_accuracy=float(history["val_accuracy"][-1]) if history else None,
         train_seconds=round(seconds, 1),
@@ -213,14 +214,27 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
             {"kind": "split", "dataset": config.dataset, "split": split_name},
         )
     model_card.write_model_card(run_dir)
-    BackupAndRestore.remove(runs.path(run_dir, runs.BACKUP))
+    runs.remove_training_state(run_dir)  # backup/ and checkpoints/
     print(json.dumps(metrics, indent=2))
     print(f"Run folder: {run_dir}")
     return run_dir
 
 
 def _load_inputs(config: TrainConfig) -> tuple[Dataset, str]:
-    """The dataset (printed in short) and the resolved backbone weights."""
+    """The dataset (printed in short) and the resolved backbone weights (first:
+    a weights problem is found before the data is decoded)."""
+    weights = config.weights
+    if weights == "auto":
+        weights = resolve_auto_weights()
+        print(f"backbone weights: {weights} (--weights=auto: {why_auto(weights)})")
+    else:
+        print(f"backbone weights: {weights}")
+    if weights == "none" and config.backbone != "finetune":
+        raise ValueError(
+            f"--backbone={config.backbone} with random weights (--weights="
+            f"{config.weights} resolved to none) would train a head on random "
+            "features; pass pretrained --weights, or --backbone=finetune."
+        )
     data = load_dataset(
         config.dataset,
         shots=config.shots,
@@ -239,9 +253,24 @@ def _load_inputs(config: TrainConfig) -> tuple[Dataset, str]:
         f"train {len(data.train)}, val {len(data.val)}, "
         f"test {len(data.test) if data.test else 0}"
     )
-    weights = resolve_auto_weights() if config.weights == "auto" else config.weights
-    print(f"backbone weights: {weights}")
     return data, weights
+
+
+def why_auto(weights: str) -> str:
+    """Why `--weights=auto` chose `weights` (see `resolve_auto_weights`)."""
+    if os.environ.get("KERAS_ATTN_WEIGHTS"):
+        return "$KERAS_ATTN_WEIGHTS names them"
+    if weights == "imagenet":
+        return "the keras-hub ImageNet preset is reachable"
+    if weights == "none":
+        return (
+            "the ImageNet preset cannot be downloaded and there is no local "
+            "checkpoint: random weights; pass --weights=PATH"
+        )
+    return (
+        "the ImageNet preset cannot be downloaded (offline), so the local "
+        "checkpoint beside the checkout"
+    )
 
 
 def check_init_from(run_dir: str, config: TrainConfig) -> None:
@@ -354,13 +383,15 @@ def write_figures(
     """`curves.png` and `attention.png` (held-out images and their maps)."""
     history = runs.read_history(run_dir)
     if history:
-        visualize.plot_curves({model.name: history}, runs.path(run_dir, runs.CURVES))
+        smoothing = runs.read_config(run_dir).get("label_smoothing")
+        visualize.plot_curves(
+            {model.name: history},
+            runs.path(run_dir, runs.CURVES),
+            visualize.loss_label(smoothing),
+        )
     split = samples.held_out.take(np.arange(min(count, len(samples.held_out))))
     probs, maps = classifier.predict_with_attention(model, split.images)
-    titles = [
-        f"{class_names[p]} ({'ok' if p == t else class_names[t]})"
-        for p, t in zip(probs.argmax(1), split.labels, strict=True)
-    ]
+    titles = visualize.prediction_titles(probs.argmax(1), split.labels, class_names)
     visualize.plot_attention(
         split.images, maps, titles, runs.path(run_dir, runs.ATTENTION), split.boxes
     )

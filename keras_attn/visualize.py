@@ -35,8 +35,26 @@ def pyplot():
     return plt
 
 
-def plot_curves(histories: dict[str, dict[str, np.ndarray]], path: str) -> None:
-    """Loss and accuracy per epoch for one or more runs (label -> history)."""
+def loss_label(label_smoothing: float | None) -> str:
+    """The loss axis's name. `history.csv`'s `loss` and `val_loss` are the
+    training objective, label-smoothed (higher than the plain cross-entropy
+    that metrics.json and the model card report)."""
+    return f"loss ({_objective(label_smoothing)}, as trained)"
+
+
+def _objective(label_smoothing: float | None) -> str:
+    if not label_smoothing:
+        return "cross-entropy"
+    return f"label smoothing {label_smoothing:g}"
+
+
+def plot_curves(
+    histories: dict[str, dict[str, np.ndarray]],
+    path: str,
+    loss_name: str = "loss (as trained)",
+) -> None:
+    """Loss and accuracy per epoch for one or more runs (label -> history);
+    `loss_name` labels the loss axis (`loss_label`)."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for label, h in histories.items():
@@ -51,13 +69,28 @@ def plot_curves(histories: dict[str, dict[str, np.ndarray]], path: str) -> None:
                     color=line.get_color(),
                     label=f"{label} val",
                 )
-    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
+    from matplotlib.ticker import MaxNLocator
+
+    for ax, key in zip(axes, (loss_name, "accuracy"), strict=True):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def prediction_titles(
+    predicted: np.ndarray, true: np.ndarray, class_names: list[str], width: int = 14
+) -> list[str]:
+    """`"<predicted> (ok)"` when right, else `"<predicted> (true: <true>)"`,
+    each name cut to `width` characters (`plot_attention`'s key explains it)."""
+    return [
+        f"{class_names[p][:width]} "
+        + ("(ok)" if p == t else f"(true: {class_names[t][:width]})")
+        for p, t in zip(predicted, true, strict=True)
+    ]
 
 
 def plot_attention(
@@ -67,23 +100,32 @@ def plot_attention(
     path: str,
     boxes: np.ndarray | None = None,
     columns: int = 4,
+    title: str = "Attention maps of held-out images",
 ) -> None:
     """A grid of images (N, h, w, 3), each beside its attention map (N, s, s).
 
-    Left: the image as it is. Right: the same image in grey, so its colours
-    do not fight the map, under the map in a perceptually uniform colormap
-    (`inferno`: dark = low, bright = high) at 60 % opacity, with a colour
-    bar. Each map is stretched to its own range (maps often span a narrow
-    band, e.g. 0.3-0.65); the bar shows that range.
+    Left: the image as it is, titled by `prediction_titles`. Right: the same
+    image in grey, so its colours do not fight the map, under the map at 60 %
+    opacity in a perceptually uniform colormap (`inferno`: dark = low,
+    bright = high). Every map is drawn on one scale, 0 to 1 (the range of
+    every map `classifier.attention_model` gives), with one colour bar, so
+    panels compare; each cell is one flat square (no smoothing: a 4x4 map
+    shows 4x4 cells). `boxes` (N, 4), [0, 1] `(y0, x0, y1, x1)`, are drawn in
+    cyan on both (`shapes`: the object). A key under the grid says all this.
     """
     plt = pyplot()
     n = len(images)
     rows = int(np.ceil(n / columns))
     fig, axes = plt.subplots(
-        rows, 2 * columns, figsize=(4.4 * columns, 2.4 * rows), squeeze=False
+        rows,
+        2 * columns,
+        figsize=(4.4 * columns + 1.0, 2.4 * rows + 1.0),
+        squeeze=False,
+        layout="constrained",
     )
     for ax in axes.ravel():
         ax.axis("off")
+    shown = None
     for i in range(n):
         image_ax, map_ax = axes[i // columns, 2 * (i % columns) : 2 * (i % columns) + 2]
         image = images[i].astype(np.uint8)
@@ -91,18 +133,15 @@ def plot_attention(
         grey = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114])
         image_ax.imshow(image)
         map_ax.imshow(grey, cmap="gray", vmin=0, vmax=255)
-        low = float(maps[i].min())
         shown = map_ax.imshow(
             maps[i],
             cmap="inferno",
             alpha=0.6,
             extent=(0, w, h, 0),
-            interpolation="bilinear",
-            vmin=low,
-            vmax=max(float(maps[i].max()), low + 1e-6),
+            interpolation="nearest",
+            vmin=0.0,
+            vmax=1.0,
         )
-        bar = fig.colorbar(shown, ax=map_ax, fraction=0.046, pad=0.02)
-        bar.ax.tick_params(labelsize=5)
         if boxes is not None:
             y0, x0, y1, x1 = boxes[i] * np.array([h, w, h, w])
             for ax in (image_ax, map_ax):
@@ -117,8 +156,20 @@ def plot_attention(
                     )
                 )
         image_ax.set_title(titles[i], fontsize=7)
-        map_ax.set_title("attention", fontsize=7)
-    fig.tight_layout()
+        map_ax.set_title(f"attention {maps[i].shape[0]}x{maps[i].shape[1]}", fontsize=7)
+    if shown is not None:
+        bar = fig.colorbar(shown, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01)
+        bar.set_label("attention (one scale for every map)", fontsize=8)
+        bar.ax.tick_params(labelsize=7)
+    fig.suptitle(title, fontsize=10)
+    key = (
+        "Each pair: the image, titled with the predicted class and (ok) when it "
+        "is right, else (true: the right class); beside it, its attention map "
+        "over the image in grey, one flat square per map cell."
+    )
+    if boxes is not None:
+        key += " Cyan box: where the object is."
+    fig.supxlabel(key, fontsize=7, wrap=True)
     save_figure(fig, path)
 
 
@@ -182,10 +233,7 @@ def visualize_run(
 
     n = min(count, len(split))
     probs, maps = classifier.predict_with_attention(run.model, split.images[:n])
-    titles = [
-        f"{run.labels[p][:14]} ({'ok' if p == t else 'wrong'})"
-        for p, t in zip(probs.argmax(1), split.labels[:n], strict=True)
-    ]
+    titles = prediction_titles(probs.argmax(1), split.labels[:n], run.labels)
     boxes = split.boxes[:n] if split.boxes is not None else None
     written["attention_grid"] = os.path.join(out, "attention_grid.png")
     plot_attention(split.images[:n], maps, titles, written["attention_grid"], boxes)
@@ -203,11 +251,18 @@ def visualize_run(
         io_utils.write_json(os.path.join(out, "pointing_game.json"), score)
         written["pointing_game"] = score
 
-    histories = {_label(run_dir): _history(run_dir)}
-    if compare:
-        histories[_label(compare)] = _history(compare)
+    folders = [run_dir, *([compare] if compare else [])]
+    smoothing = [_config(folder).get("label_smoothing") for folder in folders]
+    histories = {_label(folder): _history(folder) for folder in folders}
+    loss_name = loss_label(smoothing[0])
+    if len(set(smoothing)) > 1:  # each run's own, in the legend
+        loss_name = "loss (as trained)"
+        histories = {
+            f"{label} ({_objective(s)})": h
+            for (label, h), s in zip(histories.items(), smoothing, strict=True)
+        }
     written["curves"] = os.path.join(out, "curves_compare.png")
-    plot_curves(histories, written["curves"])
+    plot_curves(histories, written["curves"], loss_name)
     return written
 
 
@@ -222,6 +277,12 @@ def _map_kind(model) -> str:
     ):
         return "the attention layer's spatial map"
     return "channel mean of |features| before the pool (no spatial map)"
+
+
+def _config(run_dir: str) -> dict:
+    if os.path.exists(runs.path(run_dir, runs.CONFIG)):
+        return runs.read_config(run_dir)
+    return {}
 
 
 def _label(run_dir: str) -> str:
@@ -270,7 +331,7 @@ if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from absl import app
 
-    from keras_attn.cli import run_main
+    from keras_attn.cli import parse_flags, run_main
 
     _define_flags()
-    app.run(run_main(main))
+    app.run(run_main(main), flags_parser=parse_flags)

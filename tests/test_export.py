@@ -412,6 +412,33 @@ def test_export_cli_errors_are_one_line(tmp_path):
         assert len(errors) == 1 and message in errors[0], (args, result.stderr)
 
 
+def test_an_export_it_cannot_write_fails_before_converting(tmp_path, monkeypatch):
+    """Another user's run folder: one line at once (it converted for a minute
+    and then failed on a temporary file)."""
+    run_dir = tmp_path / "run"
+    (run_dir / "export").mkdir(parents=True)
+    denied = {str(run_dir / "export"), str(run_dir)}
+
+    def access(path, mode):
+        return str(path) not in denied
+
+    def load_run(*args):
+        raise AssertionError("the run was loaded before the folder was checked")
+
+    monkeypatch.setattr(export.os, "access", access)  # root ignores chmod
+    monkeypatch.setattr(export, "load_run", load_run)
+    with pytest.raises(ValueError) as info:
+        export.export_run(export.ExportConfig(run_dir=str(run_dir)))
+    assert str(info.value) == (
+        f"Cannot write the export in {run_dir / 'export'} ({run_dir / 'export'}: "
+        "permission denied); export as the run folder's owner, or copy the run "
+        f"folder (cp -r {run_dir} DIR) and pass --run=DIR."
+    )
+    denied = {str(run_dir)}  # export/ writable, the model card's folder not
+    with pytest.raises(ValueError, match=f"Cannot write the export in {run_dir} "):
+        export.export_run(export.ExportConfig(run_dir=str(run_dir)))
+
+
 def test_a_model_that_needs_flex_ops_is_refused_not_written(tmp_path):
     # Bicubic resizing has no builtin TFLite op (it would be FlexResizeBicubic).
     inputs = keras.Input((16, 16, 3))

@@ -1,6 +1,7 @@
 """The frozen-backbone mode's parts: the feature cache, its key, RandomView."""
 
 import json
+import os
 
 import keras
 import numpy as np
@@ -45,6 +46,33 @@ def test_features_are_computed_once_per_image_and_flip(tmp_path):
     np.testing.assert_array_equal(
         np.asarray(again.features(images, flip=True)), flipped
     )
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda c: open(c._index, "wb").write(b"garbage"), "index.npy does not load"),
+        (lambda c: np.save(c._index, np.zeros(2)), "index.npy holds float64"),
+        (lambda c: os.truncate(c._data, 7), "features.f16 is 7 bytes"),
+    ],
+)
+def test_damaged_feature_cache_is_named_and_rebuilt(tmp_path, caplog, damage, reason):
+    images = _images()
+    cache = features.FeatureCache(CountingExtractor(), "w", 128, str(tmp_path))
+    first = np.asarray(cache.features(images))
+    damage(cache)
+    extractor = CountingExtractor()
+    again = features.FeatureCache(extractor, "w", 128, str(tmp_path))
+    with caplog.at_level("WARNING"):
+        rebuilt = np.asarray(again.features(images))
+    (warning,) = [r.getMessage() for r in caplog.records if "damaged" in r.message]
+    assert warning.startswith(f"The feature cache entry {cache.path} is damaged")
+    assert f"({reason}" in warning and warning.endswith("computed again).")
+    np.testing.assert_array_equal(rebuilt, first)
+    assert extractor.images == len(images)
+    caplog.clear()
+    np.testing.assert_array_equal(np.asarray(again.features(images)), first)
+    assert extractor.images == len(images) and not caplog.records
 
 
 def test_the_cache_key_holds_weights_size_and_pixels(tmp_path):

@@ -2,6 +2,7 @@
 sampling before decoding, bad files, and real photos (../shared/data)."""
 
 import os
+import pathlib
 import shutil
 import time
 
@@ -83,14 +84,41 @@ def _val_classes_differ(tmp_path):
     return str(tmp_path), r"missing \['b'\], extra \['x'\]"
 
 
+def _a_file(tmp_path):
+    _write(str(tmp_path / "photo.png"))
+    return str(tmp_path / "photo.png"), r"'.*photo.png' is a file; pass the folder"
+
+
+def _newline_in_a_class_name(tmp_path):
+    _tree(tmp_path, ["a", "b\nc"])  # labels.txt would get 3 lines for 2 classes
+    return str(tmp_path), r"Class folder '.*b\\nc' has a line break"
+
+
+def _class_name_not_utf8(tmp_path):
+    _tree(tmp_path, ["a", "b"])
+    os.rename(tmp_path / "b", os.path.join(os.fsencode(tmp_path), b"caf\xe9"))
+    return str(tmp_path), r"Class folder '.*caf\\udce9' has a name that is not UTF-8"
+
+
 @pytest.mark.parametrize(
-    "make", [_missing, _empty, _one_class, _class_without_images, _val_classes_differ]
+    "make",
+    [
+        _missing,
+        _a_file,
+        _empty,
+        _one_class,
+        _class_without_images,
+        _val_classes_differ,
+        _newline_in_a_class_name,
+        _class_name_not_utf8,
+    ],
 )
 def test_folder_bad_inputs(tmp_path, make):
     path, message = make(tmp_path)
     with pytest.raises(DataError, match=message) as info:
         load_dataset(f"folder:{path}")
     assert "\n" not in str(info.value)
+    str(info.value).encode("ascii")  # printable whatever the terminal's encoding
 
 
 def test_folder_too_many_shots(tmp_path):
@@ -115,6 +143,22 @@ def test_folder_skips_corrupt_and_truncated_files(tmp_path, caplog):
     assert any("skipped 2 unreadable" in n for n in loaded.notes)
     assert sum("skipped 2 unreadable" in r.message for r in caplog.records) == 1
     assert len(loaded.train) + len(loaded.val) == 7  # 3 + 3 + big.jpg
+
+
+def test_folder_skips_symlink_loops_and_dangling_links(tmp_path, caplog):
+    _tree(tmp_path, ["a", "b"], per_class=3)
+    os.symlink("loop", tmp_path / "a" / "loop")  # ELOOP on stat
+    os.symlink("twin", tmp_path / "a" / "other")
+    os.symlink("other", tmp_path / "a" / "twin")
+    os.symlink("gone.png", tmp_path / "b" / "dangling.png")
+    os.symlink("b", tmp_path / "c")  # a class folder link: kept, a 3rd class
+    os.symlink("d", tmp_path / "d")  # a folder link loop: not a class
+    with caplog.at_level("WARNING"):
+        loaded = load_dataset(f"folder:{tmp_path}", val_fraction=0)
+    assert loaded.class_names == ["a", "b", "c"]
+    (note,) = [n for n in loaded.notes if "unreadable" in n]
+    assert note.startswith(f"skipped 5 unreadable file(s) in {tmp_path}: a/loop,")
+    assert len(loaded.train) == 9
 
 
 def test_folder_converts_modes_to_rgb(tmp_path):
@@ -281,6 +325,35 @@ def test_cache_entry_follows_the_files(tmp_path, monkeypatch):
     )
     assert len(calls) == 6
     assert tuple(data.train.images[0][0, 0]) == (250, 250, 250)
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda e: (e / "status.npy").write_bytes(b"garbage"), "status.npy does not"),
+        (lambda e: np.save(e / "status.npy", np.zeros(3)), "status.npy holds float64"),
+        (lambda e: os.truncate(e / "images.u8", 100), "images.u8 is 100 bytes"),
+    ],
+)
+def test_damaged_cache_entry_is_named_and_rebuilt(tmp_path, caplog, damage, reason):
+    """Before: a pickle error or "mmap length is greater than file size", and
+    every later run failed the same way."""
+    _tree(tmp_path / "data", ["a", "b"], per_class=3)
+    options = dict(val_fraction=0, cache_dir=str(tmp_path / "cache"))
+    first = load_dataset(f"folder:{tmp_path / 'data'}", **options)
+    (entry,) = [
+        root for root, _, files in os.walk(tmp_path / "cache") if "status.npy" in files
+    ]
+    damage(pathlib.Path(entry))
+    with caplog.at_level("WARNING"):
+        again = load_dataset(f"folder:{tmp_path / 'data'}", **options)
+    (warning,) = [r.getMessage() for r in caplog.records if "damaged" in r.message]
+    assert warning.startswith(f"The image cache entry {entry} is damaged ({reason}")
+    assert warning.endswith("rebuilding it (its images are decoded again).")
+    np.testing.assert_array_equal(again.train.images[:], first.train.images[:])
+    caplog.clear()
+    load_dataset(f"folder:{tmp_path / 'data'}", **options)  # whole again
+    assert not [r for r in caplog.records if "damaged" in r.message]
 
 
 def test_unreadable_pick_is_replaced_by_a_readable_image(tmp_path):

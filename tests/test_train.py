@@ -55,7 +55,9 @@ def shapes_run(tmp_path_factory):
 def test_run_writes_every_artefact(shapes_run):
     for name in EXPECTED:
         assert (shapes_run / name).stat().st_size > 0, name
+    # What only a run in progress needs is gone (3x model.keras each).
     assert not (shapes_run / "backup").exists()
+    assert not (shapes_run / "checkpoints").exists()
     assert not [f for f in os.listdir(shapes_run) if f.startswith(".tmp")]
 
 
@@ -83,6 +85,21 @@ def test_run_artefacts_are_consistent(shapes_run):
     accuracy = float((logits.argmax(1) == data.val.labels).mean())
     assert accuracy == pytest.approx(metrics["val_accuracy"])
     assert metrics["val_accuracy"] == pytest.approx(metrics["best_val_accuracy"])
+    # Two losses, each named: history.csv's loss / val_loss are the training
+    # objective (label smoothing 0.1), its val_cross_entropy the plain
+    # cross-entropy that metrics.json and the model card call val_loss.
+    best = int(np.argmax(history["val_accuracy"]))
+    plain = history["val_cross_entropy"][best]
+    assert metrics["val_loss"] == pytest.approx(plain, rel=1e-4)
+    assert abs(history["val_loss"][best] - plain) > 1e-3  # another loss
+    assert (
+        "val_loss, test_loss: cross-entropy without label smoothing"
+        in (metrics["loss_note"])
+    )
+    assert metrics["loss_note"].endswith("as trained, label smoothing 0.1")
+    card = (shapes_run / "README.md").read_text()
+    assert "| macro F1 | cross-entropy |" in card
+    assert "Cross-entropy without label smoothing; `history.csv`'s `loss`" in card
 
 
 def test_learning_rate_moves_every_step_on_one_warmup_cosine_curve():
@@ -191,15 +208,31 @@ def _assert_same_history(a, b):
         np.testing.assert_allclose(a[key], b[key], rtol=1e-6, err_msg=key)
 
 
-def test_resumed_run_trains_like_an_uninterrupted_one(shapes_run, tmp_path):
-    """Killed in the middle of epoch 2 and resumed: the same per-epoch numbers
-    (before the fix, a resumed epoch replayed epoch 1's data order and
-    augmentation draws: train accuracy 0.15 -> 0.75 on this config)."""
+def test_resumed_run_trains_like_an_uninterrupted_one(
+    shapes_run, tmp_path, monkeypatch
+):
+    """Killed while epoch 2's backup was written (history.csv had logged the
+    epoch) and resumed from epoch 1's: the same per-epoch numbers (before the
+    fix, a resumed epoch replayed epoch 1's data order and augmentation
+    draws: train accuracy 0.15 -> 0.75 on this config), and epoch 2 logged
+    once (it was logged twice)."""
+    real = checkpoints.BackupAndRestore.on_epoch_end
+
+    def killed_at_epoch_2(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt("simulated kill")
+        return real(self, epoch, logs)
+
     config = small_config(tmp_path / "run")  # the settings of `shapes_run`
-    with pytest.raises(KeyboardInterrupt):
-        train_lib.train(config, extra_callbacks=[Crash(at=1, batch=1)])
-    assert len(read_history(str(tmp_path / "run"))["epoch"]) == 1
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoints.BackupAndRestore, "on_epoch_end", killed_at_epoch_2)
+        with pytest.raises(KeyboardInterrupt):
+            train_lib.train(config)
+    history_csv = tmp_path / "run" / "history.csv"
+    assert len(history_csv.read_text().splitlines()) == 1 + 2  # epoch 2 logged
     train_lib.train(config)
+    rows = history_csv.read_text().splitlines()
+    assert [row.split(",")[0] for row in rows] == ["epoch", "0", "1"]
     _assert_same_history(
         read_history(str(tmp_path / "run")), read_history(str(shapes_run))
     )
@@ -249,14 +282,33 @@ def test_lp_ft_probes_on_cached_features_then_fine_tunes(tmp_path):
         (dict(image_size=64), "image_size=64 is too small"),
         (dict(epochs=0), "--epochs must be >= 1"),
         (dict(backbone="lp-ft", probe_epochs=0), "--probe_epochs must be >= 1"),
+        (
+            dict(backbone="frozen", probe_epochs=0),  # not "--epochs must be >= 1"
+            "--probe_epochs must be >= 1 for --backbone=frozen",
+        ),
+        (dict(warmup_epochs=-1), "--warmup_epochs must be >= 0"),
+        (dict(probe_epochs=-2), "--probe_epochs must be >= 0"),
+        (dict(seed=-1), "--seed must be >= 0"),
+        (dict(augment="bogus"), "Unknown --augment=bogus; choose one of: none, flip"),
+        (dict(weights="/no/such/weights"), "--weights=/no/such/weights does not"),
         (dict(backbone="frozen", distribute=True), "drop --distribute"),
         (dict(backbone="frozen", weights="none"), "train a head on random features"),
         (dict(mixed_precision="fp8"), "--mixed_precision=fp8"),
     ],
 )
-def test_bad_settings_are_refused_before_training(tmp_path, overrides, message):
+def test_bad_settings_are_refused_before_training(
+    tmp_path, monkeypatch, overrides, message
+):
+    """Every flag-only check runs before the data loads (a folder of photos
+    would be decoded first otherwise)."""
+
+    def load_dataset(*args, **kwargs):
+        raise AssertionError("the data was loaded before the flags were checked")
+
+    monkeypatch.setattr(train_lib, "load_dataset", load_dataset)
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         train_lib.train(small_config(tmp_path / "run", **overrides))
+    assert not (tmp_path / "run").exists()
 
 
 def run_train(*args, timeout=300):
@@ -321,8 +373,16 @@ def test_run_dir_that_cannot_be_a_run_folder(tmp_path, monkeypatch):
 
 def test_train_script_unknown_attention_flag(tmp_path):
     result = run_train("--attention=transformer", f"--run_dir={tmp_path}")
-    assert result.returncode != 0
-    assert "--attention" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: flag --attention=transformer: value should be one of "
+        "<none|unified|se|cbam|eca> (see --help)"
+    )
+    result = run_train("--epoch=3", f"--run_dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(
+        "error: Unknown command line flag 'epoch'"
+    ), result.stderr
 
 
 def test_fewshot_folder_with_pretrained_weights_runs(tmp_path):
@@ -595,3 +655,63 @@ def test_tensorboard_logs_the_scalars(tmp_path):
         for value in event.summary.value
     }
     assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= tags, tags
+
+
+@pytest.mark.parametrize(
+    "env, mirror, chosen, why",
+    [
+        ("/my/weights", False, "/my/weights", "$KERAS_ATTN_WEIGHTS names them"),
+        (None, True, "MIRROR", "cannot be downloaded (offline), so the local"),
+        (None, False, "none", "no local checkpoint: random weights; pass --weights"),
+    ],
+)
+def test_weights_auto_says_what_it_chose_and_why(
+    tmp_path, monkeypatch, capsys, env, mirror, chosen, why
+):
+    from keras_attn.models import backbone
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(
+        backbone.keras_hub.models.ResNetBackbone, "from_preset", offline
+    )
+    if env:
+        monkeypatch.setenv("KERAS_ATTN_WEIGHTS", env)
+    else:
+        monkeypatch.delenv("KERAS_ATTN_WEIGHTS", raising=False)
+    folder = tmp_path / "mirror"
+    if mirror:
+        folder.mkdir()
+    monkeypatch.setattr(backbone, "LOCAL_MIRRORS", (str(folder),))
+    chosen = str(folder) if chosen == "MIRROR" else chosen
+    config = small_config(tmp_path / "run", weights="auto").resolved()
+    _, weights = train_lib._load_inputs(config)
+    assert weights == chosen
+    line = [x for x in capsys.readouterr().out.splitlines() if "weights" in x][-1]
+    assert line.startswith(f"backbone weights: {chosen} (--weights=auto: ")
+    assert why in line
+
+
+def test_full_disk_on_the_best_weights_says_what_is_intact(tmp_path, monkeypatch):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    best = checkpoints.BestWeights(str(tmp_path / "checkpoints" / "best.weights.h5"))
+    best.set_model(model)
+    real = checkpoints.check_space
+
+    def full(model, folder):
+        raise OSError(errno.ENOSPC, "No space left on device", folder)
+
+    monkeypatch.setattr(checkpoints, "check_space", full)
+    with pytest.raises(checkpoints.BackupError) as info:
+        best.on_epoch_end(0, {"val_accuracy": 0.5})
+    message = user_message(info.value)
+    assert "after epoch 1" in message and "intact" not in message
+    assert "there were none before, nothing is lost: free disk space" in message
+    monkeypatch.setattr(checkpoints, "check_space", real)
+    best.on_epoch_end(1, {"val_accuracy": 0.6})
+    monkeypatch.setattr(checkpoints, "check_space", full)
+    with pytest.raises(checkpoints.BackupError) as info:
+        best.on_epoch_end(2, {"val_accuracy": 0.7})
+    assert "after epoch 3" in str(info.value)
+    assert "; the previous ones are intact: free disk space" in str(info.value)

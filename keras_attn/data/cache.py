@@ -22,7 +22,9 @@ time: an edited, added or removed file makes a new entry, and a moved folder
 keeps its entry. The entry's data file is sparse, so rows never decoded take
 no disk space. Entries are never evicted: delete the cache folder (printed by
 `train.py`) to reclaim the space. Concurrent runs on the same folder take
-turns through a lock file.
+turns through a lock file. An entry found damaged (a status file that does
+not load, a data file of the wrong size: a full disk, a copy cut short) is
+named in a warning and rebuilt, its images decoded again.
 
 Cache folder: `cache_dir` argument (`train.py --cache_dir`), else
 `$KERAS_ATTN_CACHE`, else `$XDG_CACHE_HOME/keras_attn` (default
@@ -34,6 +36,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import json
+import logging
 import os
 import shutil
 
@@ -49,6 +52,8 @@ TODO, DECODED, UNREADABLE = 0, 1, 2
 CHUNK = 256
 # Free space kept beyond what the rows need.
 SPARE_BYTES = 64 * 2**20
+
+logger = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> str:
@@ -165,7 +170,15 @@ class ImageCache:
             ) from None
         with io_utils.file_lock(self.path):
             if os.path.exists(self._status_path):
-                return
+                damage = self._damage()
+                if damage is None:
+                    return
+                logger.warning(
+                    "The image cache entry %s is damaged (%s); rebuilding it "
+                    "(its images are decoded again).",
+                    self.path,
+                    damage,
+                )
             # A sparse file: rows take disk space once they are written.
             np.memmap(self._data_path, np.uint8, mode="w+", shape=self.shape).flush()
             self._write_status(np.zeros(len(self.files), np.uint8))
@@ -173,6 +186,26 @@ class ImageCache:
                 os.path.join(self.path, "about.json"),
                 {"files": len(self.files), "size": self.size, "resize": self.resize},
             )
+
+    def _damage(self) -> str | None:
+        """Why the entry's files cannot be used, or None when they can."""
+        try:
+            status = np.load(self._status_path)
+        except Exception as e:  # noqa: BLE001 -- pickle, EOF, bad header, ...
+            return f"status.npy does not load: {type(e).__name__}: {e}"
+        if status.shape != (len(self.files),) or status.dtype != np.uint8:
+            return (
+                f"status.npy holds {status.dtype} {status.shape}, expected uint8 "
+                f"({len(self.files)},)"
+            )
+        if status.max(initial=0) > UNREADABLE:
+            return "status.npy holds unknown states"
+        size = (
+            os.path.getsize(self._data_path) if os.path.exists(self._data_path) else 0
+        )
+        if size != int(np.prod(self.shape)):
+            return f"images.u8 is {size} bytes, expected {int(np.prod(self.shape))}"
+        return None
 
     def status(self) -> np.ndarray:
         """(N,) uint8: `TODO`, `DECODED` or `UNREADABLE` for each file."""

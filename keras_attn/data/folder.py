@@ -3,7 +3,10 @@
 Layout: `PATH/<class>/<image>`, or `PATH/train/<class>/<image>` with optional
 `PATH/val` and `PATH/test` (the same class subfolders in each). Any file
 Pillow reads counts as an image; hidden files are ignored, unreadable ones
-skipped with a note.
+(a corrupt image, a symlink loop, a dangling link) skipped with a note. Class
+folder names become `labels.txt` lines and TFLite metadata, so a name with a
+line break or other control character, or one that is not UTF-8, is refused
+up front.
 
 The order of work keeps memory and time bounded whatever the photos:
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import unicodedata
 
 import numpy as np
 
@@ -38,20 +42,43 @@ SPLITS = ("train", "val", "test")
 logger = logging.getLogger(__name__)
 
 
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a symlink loop: not a class folder
+        return False
+
+
 def class_dirs(root: str) -> list[str]:
     return sorted(
-        e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")
+        e.name for e in os.scandir(root) if _is_dir(e) and not e.name.startswith(".")
     )
 
 
-def _list_files(folder: str) -> list[str]:
-    return sorted(
-        e.path for e in os.scandir(folder) if e.is_file() and not e.name.startswith(".")
-    )
+def _list_files(folder: str) -> tuple[list[str], list[str]]:
+    """`(files, broken)`: the folder's files, and the entries that cannot be
+    read at all (a symlink loop, a dangling link), to be skipped with a note."""
+    files, broken = [], []
+    for entry in os.scandir(folder):
+        if entry.name.startswith("."):
+            continue
+        try:
+            if entry.is_file():
+                files.append(entry.path)
+            elif entry.is_symlink() and not os.path.exists(entry.path):
+                broken.append(entry.path)  # dangling
+        except OSError:  # ELOOP: too many levels of symbolic links
+            broken.append(entry.path)
+    return sorted(files), sorted(broken)
 
 
 def split_roots(path: str) -> dict[str, str]:
     """The split folders of a dataset folder: `{"train": ..., ["val", "test"]}`."""
+    if os.path.isfile(path):
+        raise DataError(
+            f"Dataset folder {path!r} is a file; pass the folder that holds the "
+            f"class subfolders: folder:PATH with {LAYOUT}."
+        )
     if not os.path.isdir(path):
         raise DataError(
             f"Dataset folder {path!r} does not exist. Pass folder:PATH with {LAYOUT}."
@@ -76,7 +103,29 @@ def _class_names(root: str) -> list[str]:
             f"Dataset folder {root!r} has one class ({names[0]!r}); a classifier "
             "needs at least 2 class subfolders."
         )
+    for name in names:
+        check_class_name(root, name)
     return names
+
+
+def check_class_name(root: str, name: str) -> None:
+    """Refuses a class folder name that `labels.txt` (one UTF-8 name a line)
+    cannot hold: a line break would split it in two, a name that is not UTF-8
+    (the file system's raw bytes) cannot be written."""
+    path = os.path.join(root, name)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DataError(
+            f"Class folder {path!r} has a name that is not UTF-8; class names "
+            "go to labels.txt and the exported files as UTF-8: rename the folder."
+        ) from None
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise DataError(
+            f"Class folder {path!r} has a line break or another control "
+            "character in its name; labels.txt holds one name a line: rename "
+            "the folder."
+        )
 
 
 def class_difference(expected: list[str], found: list[str]) -> str:
@@ -91,7 +140,8 @@ def class_difference(expected: list[str], found: list[str]) -> str:
 
 
 def _labelled_files(root: str, class_names: list[str], reference: str):
-    """`(files, labels)` of one split folder, whose classes must be `class_names`."""
+    """`(files, labels, broken)` of one split folder, whose classes must be
+    `class_names`; `broken`: entries that cannot be read (`_list_files`)."""
     names = class_dirs(root)
     if names != class_names:
         raise DataError(
@@ -99,12 +149,13 @@ def _labelled_files(root: str, class_names: list[str], reference: str):
             f"({class_difference(class_names, names)}). Use the same class "
             "subfolders in every split."
         )
-    files, labels = [], []
+    files, labels, broken = [], [], []
     for label, name in enumerate(class_names):
-        found = _list_files(os.path.join(root, name))
+        found, unreadable = _list_files(os.path.join(root, name))
         files += found
         labels += [label] * len(found)
-    return files, np.asarray(labels, dtype=np.int32)
+        broken += unreadable
+    return files, np.asarray(labels, dtype=np.int32), broken
 
 
 def choose_stored_size(
@@ -147,12 +198,13 @@ def load_folder(
             raise DataError(f"--test_dir={test_dir} is not a folder.")
         roots["test"] = test_dir
     class_names = _class_names(roots["train"])
-    files, labels, offsets = [], {}, {}
+    files, labels, offsets, broken = [], {}, {}, []
     for split, root in roots.items():
         try:
-            split_files, labels[split] = _labelled_files(
+            split_files, labels[split], unreadable = _labelled_files(
                 root, class_names, roots["train"]
             )
+            broken += [os.path.relpath(f, path) for f in unreadable]
         except DataError as e:
             if split == "test" and test_dir is not None:
                 raise DataError(
@@ -201,8 +253,8 @@ def load_folder(
             f"images stored at {size[0]}x{size[1]} (--resize={resize}); the "
             "model and every exported file take that size"
         )
-    if bad.any():
-        skipped = [ids[i] for i in np.flatnonzero(bad)]
+    if bad.any() or broken:
+        skipped = broken + [ids[i] for i in np.flatnonzero(bad)]
         shown = ", ".join(skipped[:3])
         more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
         message = f"skipped {len(skipped)} unreadable file(s) in {path}: {shown}{more}"

@@ -158,8 +158,14 @@ def export_run(config: ExportConfig) -> dict:
             written; `report.json` has the details).
     """
     config.validate()
-    run = load_run(config.run_dir)
     out_dir = config.out_dir or runs.path(config.run_dir, runs.EXPORT)
+    if os.path.isdir(config.run_dir):  # else `load_run` names what is missing
+        # Before the minute of converting: the files, and the model card in
+        # the run folder (rewritten with them), must be writable.
+        check_writable(out_dir, config.run_dir)
+        if config.out_dir is None:
+            check_writable(config.run_dir, config.run_dir)
+    run = load_run(config.run_dir)
     os.makedirs(out_dir, exist_ok=True)
     runs.clean_temporary(out_dir)  # what a killed export left behind
 
@@ -268,6 +274,26 @@ def _client_photos(run: Run) -> dict | None:
     logits = run.model.predict(images.astype(np.float32), batch_size=32, verbose=0)
     keras = float(np.mean(np.argmax(logits, 1) == photos.labels))
     return {"photos": photos, "images": images, "resize": resize, "keras": keras}
+
+
+def check_writable(folder: str, run_dir: str) -> None:
+    """Raises a one-line ValueError when `folder` (or, if it does not exist
+    yet, the folder it would be created in) cannot be written, e.g. a run
+    folder of another user."""
+    existing = os.path.abspath(folder)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(
+            f"Cannot write the export in {folder}: {existing} is a file; remove it "
+            "or pass another folder."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"Cannot write the export in {folder} ({existing}: permission "
+            "denied); export as the run folder's owner, or copy the run folder "
+            f"(cp -r {run_dir} DIR) and pass --run=DIR."
+        )
 
 
 def remove_file(path: str) -> None:

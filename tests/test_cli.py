@@ -1,0 +1,83 @@
+"""Entry scripts and the package as a user meets them: quiet, one-line errors."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+
+def run_python(*args, env=None, timeout=300):
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        env=env if env is not None else dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_import_keras_attn_is_quiet():
+    """No TensorFlow start-up lines (twice, before) and no `cuInit` error on a
+    machine without a GPU; a user's own TF_CPP_MIN_LOG_LEVEL is kept."""
+    env = dict(os.environ, PYTHONPATH=REPO)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    code = (
+        "import os, keras_attn, tensorflow as tf\n"
+        "tf.constant(1.0) + 1.0  # initialises the devices (the cuInit line)\n"
+        "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+    )
+    result = run_python("-c", code, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr == ""
+    assert result.stdout.strip() == "3"
+    env["TF_CPP_MIN_LOG_LEVEL"] = "1"
+    result = run_python("-c", code, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "1"
+
+
+def test_train_help_exits_0_and_shows_the_recipe_defaults():
+    result = run_python("train.py", "--help")
+    assert result.returncode == 0, result.stderr[-2000:]
+    usage = " ".join(result.stdout.split())  # absl wraps the help text
+    # The docstring's example keeps its continuation backslash.
+    assert "tin100_fewshot \\ --weights=../shared/weights/resnet18_tin100" in usage
+    assert "--image_size: Side the model works at" in usage
+    assert "Default: the recipe's: 128 (stanford_cars: 224)" in usage
+    assert "Default: the recipe's: 2 (shapes: 1)" in usage  # --warmup_epochs
+    for text in ("auto |", "hf://timm/resnet18.a1_in1k", "kaggle://"):
+        assert text in usage  # --weights
+    assert "<none|flip|crop|default|paper>" in usage  # --augment
+
+
+def test_recipe_defaults_are_described_per_dataset():
+    from keras_attn import recipes
+
+    assert recipes.describe_default("batch_size") == "32"
+    assert recipes.describe_default("image_size") == "128 (stanford_cars: 224)"
+    shots = recipes.describe_default("shots")
+    assert shots == "10 (shapes, folder: every image)"
+
+
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        (["train.py"], ["--resize=x"]),
+        (["export.py"], ["--int8_io=int4"]),
+        (["evaluate.py"], ["--batch_size=x"]),
+        (["predict.py"], ["--resize=x", "model.keras", "a.jpg"]),
+        (["benchmarks/reproduce.py"], ["--protocol=bogus"]),
+        (["-m", "keras_attn.visualize"], ["--count=x"]),
+    ],
+)
+def test_bad_flags_are_one_error_line_and_status_2(script, args):
+    env = dict(os.environ, PYTHONPATH=REPO)
+    result = run_python(*script, *args, env=env)
+    assert result.returncode == 2, result.stderr[-2000:]
+    (line,) = result.stderr.strip().splitlines()
+    flag = args[0].split("=")[0]
+    assert line.startswith(f"error: flag {flag}="), line
+    assert line.endswith("(see --help)")
