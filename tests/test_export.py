@@ -593,3 +593,50 @@ def test_every_file_is_scored_on_the_kept_photos_as_clients_call_it(exported):
         assert max(clients["gap_points"].values()) <= 2.0
         content = (run_dir / "export" / entry["file"]).read_bytes()
         assert tflite_metadata.read_resize(content) == "squash"
+
+
+def test_stage3_attention_with_the_channel_gate_exports_builtin_and_runs_in_mediapipe():
+    """Attention on stages 3 and 4 (keras-hub's pyramid) with the channel-gate
+    extension: fp32 matches Keras, int8 is all builtin, MediaPipe runs it."""
+    from keras_attn.models import build_classifier, load_backbone
+
+    model = build_classifier(
+        3,
+        (64, 64, 3),
+        128,
+        "unified",
+        {"channel_gate": True},
+        backbone=load_backbone("none"),
+        stages=(3, 4),
+    )
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (8, 64, 64, 3)).astype(np.uint8)
+    logits = model.predict(images.astype("float32"), verbose=0)
+    for quantization in ("fp32", "int8"):
+        content = export.convert(model, quantization, images, calibration_steps=8)
+        ops = tflite_ops.model_ops(content)
+        assert all(op.isupper() for op in ops), (quantization, ops)
+        assert not set(ops) & set(export.VARIABLE_OPS), quantization
+        inside = export.softmax_input_logits(content, images[:4])
+        if quantization == "fp32":
+            assert np.abs(inside - logits[:4]).max() <= 1e-3
+        else:  # int8 tracks the float logits
+            assert np.corrcoef(inside.ravel(), logits[:4].ravel())[0, 1] > 0.9
+    mp = pytest.importorskip("mediapipe")
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    content = export.add_metadata(
+        content, ["a", "b", "c"], model.name, "int8", "squash"
+    )
+    options = vision.ImageClassifierOptions(
+        base_options=BaseOptions(model_asset_buffer=content), max_results=3
+    )
+    classifier = vision.ImageClassifier.create_from_options(options)
+    try:
+        result = classifier.classify(
+            mp.Image(image_format=mp.ImageFormat.SRGB, data=images[0])
+        )
+    finally:
+        classifier.close()
+    names = [c.category_name for c in result.classifications[0].categories]
+    assert sorted(names) == ["a", "b", "c"]
