@@ -81,3 +81,24 @@ def test_bad_flags_are_one_error_line_and_status_2(script, args):
     flag = args[0].split("=")[0]
     assert line.startswith(f"error: flag {flag}="), line
     assert line.endswith("(see --help)")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--attention_stages=5"], "--attention_stages must be 4 (the last stage)"),
+        (["--attention_stages=x"], "--attention_stages takes 4, 3 or 3,4"),
+        (
+            ["--attention=none", "--attention_stages=3"],
+            "no attention to put on stage 3",
+        ),
+        (["--attention=cbam", "--channel_gate"], "--channel_gate applies to"),
+    ],
+)
+def test_bad_stage_flags_are_one_line(tmp_path, args, message):
+    env = dict(os.environ, PYTHONPATH=REPO)
+    result = run_python("train.py", *args, f"--run_dir={tmp_path}/run", env=env)
+    assert result.returncode == 2, result.stderr[-2000:]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and message in line, line
+    assert not (tmp_path / "run").exists()
