@@ -1,13 +1,19 @@
 """Shared test set-up: quiet TensorFlow, a private image cache, paths to
 ../shared, the `large` marker."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# Decoded images go to a cache of the test session's own (subprocesses too),
-# never to the user's ~/.cache.
-os.environ["KERAS_ATTN_CACHE"] = tempfile.mkdtemp(prefix="keras_attn_test_cache_")
+# Decoded images and backbone features go to a cache of the test session's
+# own, never to the user's ~/.cache: subprocesses (train.py, export.py, ...)
+# inherit the variable, so theirs land in it too. Removed when the session's
+# process exits (it held ~140 MB per session, left in the temp folder).
+CACHE = tempfile.mkdtemp(prefix="keras_attn_test_cache_")
+os.environ["KERAS_ATTN_CACHE"] = CACHE
+atexit.register(shutil.rmtree, CACHE, ignore_errors=True)
 
 import pytest  # noqa: E402
 

@@ -144,6 +144,7 @@ def jax_run(tmp_path_factory, tiny_folder):
 
 
 @needs_jax
+@pytest.mark.large  # a train.py run on JAX: about a minute on 2 cores
 def test_train_script_runs_on_jax_without_tensorflow(jax_run):
     run_dir, stdout = jax_run
     assert "tensorflow imported: False" in stdout
@@ -160,6 +161,7 @@ def test_train_script_runs_on_jax_without_tensorflow(jax_run):
 
 
 @needs_jax
+@pytest.mark.large  # the JAX run above, then export.py
 def test_jax_trained_model_loads_and_exports_under_tensorflow(jax_run, tiny_folder):
     run_dir, _ = jax_run
     code = textwrap.dedent(
@@ -233,6 +235,7 @@ def check_distributed_metrics(stdout: str, backend: str) -> None:
 
 
 @needs_jax
+@pytest.mark.large  # a training on 2 virtual devices
 def test_distribute_on_two_jax_devices(tmp_path, tiny_folder):
     count = "len(self.model.trainable_variables[0].value.sharding.device_set)"
     code = DISTRIBUTED_TRAIN.format(
@@ -247,6 +250,7 @@ def test_distribute_on_two_jax_devices(tmp_path, tiny_folder):
     check_distributed_metrics(result.stdout, "jax")
 
 
+@pytest.mark.large  # a training on 2 logical devices
 def test_distribute_with_mirrored_strategy_on_two_cpus(tmp_path, tiny_folder):
     setup = textwrap.dedent(
         """

@@ -1,5 +1,6 @@
 """Entry scripts and the package as a user meets them: quiet, one-line errors."""
 
+import getpass
 import os
 import subprocess
 import sys
@@ -33,10 +34,33 @@ def test_import_keras_attn_is_quiet():
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stderr == ""
     assert result.stdout.strip() == "3"
-    env["TF_CPP_MIN_LOG_LEVEL"] = "1"
-    result = run_python("-c", code, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "1"
+
+
+def test_a_users_tensorflow_log_level_is_kept(monkeypatch):
+    from keras_attn import cli
+
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")
+    cli.import_tensorflow_quietly()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "1"
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
+    cli.import_tensorflow_quietly()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+
+
+def test_the_test_session_removes_its_cache(tmp_path):
+    """A test session's image and feature cache (KERAS_ATTN_CACHE, in the temp
+    folder, also used by the scripts it runs) is gone when it ends."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = dict(os.environ, TMPDIR=str(temp), PYTHONPATH=REPO)
+    env.pop("KERAS_ATTN_CACHE")
+    test = "tests/test_folder.py::test_folder_skips_corrupt_and_truncated_files"
+    result = run_python("-m", "pytest", "-q", "-p", "no:cacheprovider", test, env=env)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "1 passed" in result.stdout
+    left = os.listdir(temp)
+    assert f"pytest-of-{getpass.getuser()}" in left  # it used this temp folder
+    assert not [name for name in left if name.startswith("keras_attn_test_cache_")]
 
 
 def test_train_help_exits_0_and_shows_the_recipe_defaults():

@@ -1,8 +1,10 @@
 """train.py end to end on `shapes`: artefacts, resume, bad flags."""
 
+import dataclasses
 import errno
 import json
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from conftest import REPO, TIN100, WEIGHTS, require
 import keras_attn
 from keras_attn import checkpoints, phases, runs, train_lib
 from keras_attn.cli import user_message
+from keras_attn.data import datasets
 from keras_attn.optimizers import WarmupCosine
 from keras_attn.runs import read_history
 
@@ -45,14 +48,49 @@ def small_config(run_dir, **overrides) -> train_lib.TrainConfig:
     return train_lib.TrainConfig(**values)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def fewer_test_images():
+    """`shapes` with 10 test images per class here, not 50: every run scores
+    its test split, and 500 images at 128 px took a fifth of a small run."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(datasets.SHAPES_PER_CLASS, "test", 10)
+        yield
+
+
+# The settings of `shapes_run` beyond `small_config`'s (a resumed run that
+# must log the same numbers takes them too).
+SHAPES_RUN = dict(tensorboard=True, report_last_epoch=True)
+
+
+@dataclasses.dataclass
+class Recorded:
+    """One small `shapes` run several tests read (one training, not four):
+    its folder, its learning rate at every step and the splits
+    `train_lib.evaluate` scored."""
+
+    path: pathlib.Path
+    rates: list[float]
+    splits_scored: list[str]
+
+
 @pytest.fixture(scope="module")
-def shapes_run(tmp_path_factory):
+def shapes_run(tmp_path_factory) -> Recorded:
     run_dir = tmp_path_factory.mktemp("run") / "shapes"
-    train_lib.train(small_config(run_dir))
-    return run_dir
+    rates, scored = StepRates(), []
+    evaluate = train_lib.evaluate
+
+    def counting(predict, data, splits=("val", "test")):
+        scored.extend(splits)
+        return evaluate(predict, data, splits)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_lib, "evaluate", counting)
+        train_lib.train(small_config(run_dir, **SHAPES_RUN), extra_callbacks=[rates])
+    return Recorded(run_dir, rates.rates, scored)
 
 
 def test_run_writes_every_artefact(shapes_run):
+    shapes_run = shapes_run.path
     for name in EXPECTED:
         assert (shapes_run / name).stat().st_size > 0, name
     # What only a run in progress needs is gone (3x model.keras each).
@@ -62,6 +100,7 @@ def test_run_writes_every_artefact(shapes_run):
 
 
 def test_run_artefacts_are_consistent(shapes_run):
+    shapes_run = shapes_run.path
     config = json.loads((shapes_run / "config.json").read_text())
     assert config["attention"] == "unified" and config["image_size"] == 128
     labels = (shapes_run / "labels.txt").read_text().split()
@@ -122,19 +161,14 @@ class StepRates(keras.callbacks.Callback):
         self.rates.append(float(keras.ops.convert_to_numpy(rate)))
 
 
-def test_run_rate_follows_the_steps_and_history_logs_it(tmp_path):
-    recorder = StepRates()
-    run_dir = tmp_path / "run"
-    train_lib.train(
-        small_config(run_dir, epochs=2, warmup_epochs=1, attention="none"),
-        extra_callbacks=[recorder],
-    )
-    # 40 images, batch 8: 5 steps an epoch; warm-up over the first 5.
+def test_run_rate_follows_the_steps_and_history_logs_it(shapes_run):
+    # `shapes`: 1 warm-up epoch of 2. 40 images, batch 8: 5 steps an epoch.
+    assert runs.read_config(str(shapes_run.path))["warmup_epochs"] == 1
     expected = [float(WarmupCosine(1e-3, 10, 5)(step)) for step in range(10)]
-    np.testing.assert_allclose(recorder.rates, expected, rtol=1e-5)
+    np.testing.assert_allclose(shapes_run.rates, expected, rtol=1e-5)
     # A new rate every step but where the warm-up meets the cosine (both peak).
-    assert len(set(np.round(recorder.rates, 9))) == 9
-    history = read_history(str(run_dir))
+    assert len(set(np.round(shapes_run.rates, 9))) == 9
+    history = read_history(str(shapes_run.path))
     np.testing.assert_allclose(
         history["learning_rate"], [expected[5], float(WarmupCosine(1e-3, 10, 5)(10))]
     )
@@ -169,6 +203,7 @@ class EpochRecorder(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
+@pytest.mark.large  # two trainings (the default suite: test_resumed_run_trains_...)
 def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     config = small_config(tmp_path / "run", epochs=3, attention="se")
     with pytest.raises(KeyboardInterrupt):
@@ -182,6 +217,7 @@ def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     assert (tmp_path / "run" / "model.keras").exists()
 
 
+@pytest.mark.large  # two trainings
 def test_run_killed_in_its_first_epoch_starts_again_and_a_finished_one_is_kept(
     tmp_path,
 ):
@@ -223,7 +259,7 @@ def test_resumed_run_trains_like_an_uninterrupted_one(
             raise KeyboardInterrupt("simulated kill")
         return real(self, epoch, logs)
 
-    config = small_config(tmp_path / "run")  # the settings of `shapes_run`
+    config = small_config(tmp_path / "run", **SHAPES_RUN)  # `shapes_run`'s
     with monkeypatch.context() as patch:
         patch.setattr(checkpoints.BackupAndRestore, "on_epoch_end", killed_at_epoch_2)
         with pytest.raises(KeyboardInterrupt):
@@ -234,10 +270,11 @@ def test_resumed_run_trains_like_an_uninterrupted_one(
     rows = history_csv.read_text().splitlines()
     assert [row.split(",")[0] for row in rows] == ["epoch", "0", "1"]
     _assert_same_history(
-        read_history(str(tmp_path / "run")), read_history(str(shapes_run))
+        read_history(str(tmp_path / "run")), read_history(str(shapes_run.path))
     )
 
 
+@pytest.mark.large  # three lp-ft trainings
 def test_resume_in_the_first_epoch_after_the_probe_phase(tmp_path):
     """lp-ft: the probe's final state survives a kill in the fine-tuning phase."""
     config = dict(epochs=1, backbone="lp-ft", probe_epochs=1, attention="none")
@@ -385,6 +422,7 @@ def test_train_script_unknown_attention_flag(tmp_path):
     ), result.stderr
 
 
+@pytest.mark.large  # 1,000 real images, 100 classes: about a minute alone
 def test_fewshot_folder_with_pretrained_weights_runs(tmp_path):
     """The issue's command, shortened: 100-way 10-shot Tiny ImageNet, 2 epochs
     with the backbone frozen (the cheapest training that shows transfer)."""
@@ -438,6 +476,7 @@ class Arm(keras.callbacks.Callback):
         self.fault.armed = epoch == self.at
 
 
+@pytest.mark.large  # two trainings of 3 epochs
 def test_full_disk_keeps_the_last_backup_and_the_run_resumes(tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
     backup = run_dir / "backup" / "full"
@@ -501,7 +540,7 @@ def test_keras_load_model_works_after_import_keras_attn(shapes_run):
         "print(model.output_shape)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code, str(shapes_run / "model.keras")],
+        [sys.executable, "-c", code, str(shapes_run.path / "model.keras")],
         capture_output=True,
         text=True,
         timeout=300,
@@ -510,6 +549,7 @@ def test_keras_load_model_works_after_import_keras_attn(shapes_run):
     assert result.stdout.strip().endswith("(None, 10)")
 
 
+@pytest.mark.large  # a training of up to 6 epochs
 def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path):
     run_dir = tmp_path / "run"
     # A rate of ~0 after the warm-up: val accuracy stops improving at once.
@@ -527,12 +567,27 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path):
     assert metrics["val_accuracy"] == pytest.approx(history["val_accuracy"][best])
 
 
-@pytest.mark.parametrize("best_is_last", [True, False])
-def test_test_split_is_scored_once_when_the_best_epoch_is_the_last(
-    tmp_path, monkeypatch, best_is_last
+def test_test_split_is_scored_once_when_the_best_epoch_is_the_last(shapes_run):
+    metrics = runs.read_metrics(str(shapes_run.path))
+    # Its best epoch is its last (checked, in case the data changes).
+    assert metrics["early_stopping"]["best_epoch"] == metrics["epochs"] == 2
+    assert shapes_run.splits_scored.count("test") == 1
+    assert shapes_run.splits_scored.count("val") == 1
+    # The kept weights are the last ones: one score serves both.
+    assert metrics["test_accuracy"] == metrics["last_test_accuracy"]
+    assert metrics["test_loss"] == pytest.approx(metrics["last_test_loss"])
+    report = shapes_run.path / "eval" / "model.keras-test" / "report.json"
+    report = json.loads(report.read_text())
+    assert report["top1"] == pytest.approx(metrics["test_accuracy"])
+    assert report["images"] == 100
+
+
+@pytest.mark.large  # a training of its own (the default suite reads `shapes_run`)
+def test_test_split_is_scored_twice_when_the_best_epoch_is_not_the_last(
+    tmp_path, monkeypatch
 ):
     real = phases.best_epoch
-    monkeypatch.setattr(phases, "best_epoch", lambda *a: (real(*a)[0], best_is_last))
+    monkeypatch.setattr(phases, "best_epoch", lambda *a: (real(*a)[0], False))
     splits_scored = []
     evaluate = train_lib.evaluate
 
@@ -544,9 +599,9 @@ def test_test_split_is_scored_once_when_the_best_epoch_is_the_last(
     run_dir = tmp_path / "run"
     train_lib.train(small_config(run_dir, epochs=1, report_last_epoch=True))
     metrics = runs.read_metrics(str(run_dir))
-    assert splits_scored.count("test") == (1 if best_is_last else 2)
+    assert splits_scored.count("test") == 2
     assert splits_scored.count("val") == 1
-    # One epoch: the kept weights are the last ones, scored once or twice alike.
+    # One epoch: the kept weights are the last ones, scored twice alike.
     assert metrics["test_accuracy"] == metrics["last_test_accuracy"]
     assert metrics["test_loss"] == pytest.approx(metrics["last_test_loss"])
     report = run_dir / "eval" / "model.keras-test" / "report.json"
@@ -579,17 +634,19 @@ def test_class_weight_balanced_weighs_rare_classes_up(tmp_path):
         (root / name).mkdir(parents=True)
         for i in range(count):
             Image.new("RGB", (8, 8), (i * 20, 0, 0)).save(root / name / f"{i}.png")
-    config = small_config(
-        tmp_path / "run",
-        dataset=f"folder:{root}",
-        shots=None,
-        val_shots=1,
-        epochs=1,
-        attention="none",
-        weights="none",
-        class_weight="balanced",
+    # train.py in a process of its own: what a training leaves in TensorFlow's
+    # memory (~300 MB a run, not freed) goes with it.
+    result = run_train(
+        f"--dataset=folder:{root}",
+        "--val_shots=1",
+        "--epochs=1",
+        "--batch_size=8",
+        "--attention=none",
+        "--weights=none",
+        "--class_weight=balanced",
+        f"--run_dir={tmp_path / 'run'}",
     )
-    train_lib.train(config)
+    assert result.returncode == 0, result.stderr[-3000:]
     saved = runs.read_config(str(tmp_path / "run"))
     # 13 training images (11 + 2): n / (K * n_c).
     assert saved["class_weights"] == pytest.approx(
@@ -605,12 +662,23 @@ def test_class_weight_balanced_weighs_rare_classes_up(tmp_path):
 
 
 def test_init_from_starts_from_a_finished_run(shapes_run, tmp_path):
-    config = small_config(tmp_path / "run", epochs=1, init_from=str(shapes_run))
-    recorder = FirstLoss()
-    train_lib.train(config, extra_callbacks=[recorder])
-    fresh = FirstLoss()
-    train_lib.train(small_config(tmp_path / "fresh", epochs=1), extra_callbacks=[fresh])
-    assert recorder.loss < fresh.loss  # it starts from trained weights
+    shapes_run = shapes_run.path
+    # train.py in a process of its own (see the class-weight test).
+    result = run_train(
+        "--dataset=shapes",
+        "--shots=4",
+        "--val_shots=2",
+        "--epochs=1",
+        "--batch_size=8",
+        f"--init_from={shapes_run}",
+        f"--run_dir={tmp_path / 'run'}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Its first epoch saw the batches of `shapes_run`'s first (seed, epoch 0),
+    # which started from the pretrained backbone and a new head: from trained
+    # weights, the loss is lower.
+    started = read_history(str(tmp_path / "run"))["loss"][0]
+    assert started < read_history(str(shapes_run))["loss"][0] - 0.2
     from keras_attn.models import build_classifier
 
     labels = runs.read_labels(str(shapes_run))
@@ -630,15 +698,8 @@ def test_init_from_starts_from_a_finished_run(shapes_run, tmp_path):
     assert not (tmp_path / "wrong").exists()
 
 
-class FirstLoss(keras.callbacks.Callback):
-    def on_train_batch_end(self, batch, logs=None):
-        if not hasattr(self, "loss"):
-            self.loss = float(logs["loss"])
-
-
-def test_tensorboard_logs_the_scalars(tmp_path):
-    run_dir = tmp_path / "run"
-    train_lib.train(small_config(run_dir, epochs=1, attention="none", tensorboard=True))
+def test_tensorboard_logs_the_scalars(shapes_run):
+    run_dir = shapes_run.path
     events = [
         os.path.join(root, f)
         for root, _, files in os.walk(run_dir / "tensorboard")
