@@ -30,7 +30,7 @@ from keras_attn.cli import (  # noqa: E402
 
 import_tensorflow_quietly()
 
-from keras_attn import distribute, train_lib  # noqa: E402
+from keras_attn import train_lib, workers  # noqa: E402
 from keras_attn.data.images import RESIZE_MODES  # noqa: E402
 from keras_attn.layers import ATTENTION_NAMES, BRANCHES  # noqa: E402
 
@@ -175,7 +175,7 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer(
     "join_timeout",
-    distribute.JOIN_TIMEOUT,
+    workers.JOIN_TIMEOUT,
     "Several workers: seconds to wait for the others to start and answer.",
 )
 FLAGS = flags.FLAGS
@@ -229,7 +229,7 @@ def main(argv):
         distribute=FLAGS.distribute,
         steps_per_execution=FLAGS.steps_per_execution,
     )
-    cluster = distribute.find_cluster(
+    cluster = workers.find_cluster(
         coordinator_address=FLAGS.coordinator_address,
         num_processes=FLAGS.num_processes,
         process_id=FLAGS.process_id,

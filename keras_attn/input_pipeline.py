@@ -24,7 +24,7 @@ each batch is split evenly across devices: JAX refuses an uneven split, and
 `tf.distribute` hands a device an empty batch, on which some ops fail. The
 padding weighs 0 (see `pad_to_batches`; compile accuracy as a weighted metric).
 
-On several workers (`distribute.joined()`), `batch_size` is still the global
+On several workers (`workers.joined()`), `batch_size` is still the global
 batch and the order the one a single machine draws; worker k of n reads only
 the k-th of n equal parts of each batch (`shard`), the rule Keras applies to a
 `tf.data` pipeline on JAX (`rebatch`, then `shard`): on JAX as this process's
@@ -40,7 +40,7 @@ import math
 import keras
 import numpy as np
 
-from keras_attn import devices, distribute
+from keras_attn import devices, workers
 
 # Largest split (uint8 bytes) that `on_device="auto"` copies to the accelerator.
 ON_DEVICE_MAX_BYTES = 2 * 1024**3
@@ -162,7 +162,7 @@ def fit_data(
         first_epoch: the first epoch `fit` will run.
         sample_weights: (N,) per-image loss weights of a training split.
     """
-    cluster = distribute.joined() if even else None
+    cluster = workers.joined() if even else None
     if keras.backend.backend() == "tensorflow":
         args = (images, labels, num_classes, batch_size, training, seed, even)
         args += (first_epoch, sample_weights)

@@ -17,8 +17,8 @@ It runs on every Keras backend. TensorFlow reads the data through `tf.data`,
 JAX and PyTorch through a `keras.utils.PyDataset` that needs no TensorFlow
 (`input_pipeline.py`); `distribute=True` trains data-parallel over every
 local device, and over several workers when `TF_CONFIG` or a JAX
-coordinator names them (`distribute.py`: the chief alone writes the run
-folder); `jit_compile="auto"` lets Keras choose XLA (always on JAX; on
+coordinator names them (`distribute.py`, `workers.py`: the chief alone
+writes the run folder); `jit_compile="auto"` lets Keras choose XLA (always on JAX; on
 TensorFlow only on GPUs; never for PyTorch).
 """
 
@@ -39,6 +39,7 @@ from keras_attn import (
     phases,
     runs,
     visualize,
+    workers,
 )
 from keras_attn.checkpoints import BackupAndRestore, check_space
 from keras_attn.data import Dataset, load_dataset
@@ -87,19 +88,19 @@ def build_model(config: TrainConfig, data: Dataset, backbone=None) -> keras.Mode
 def train(
     config: TrainConfig,
     extra_callbacks: list | None = None,
-    cluster: distribute.Cluster | None = None,
+    cluster: workers.Cluster | None = None,
 ) -> str:
     """Trains one model and writes its run folder; returns the folder's path.
 
     `extra_callbacks` are added to the run's own (checkpoint, backup, schedule, ...).
-    `cluster`: the workers of a multi-worker run (`distribute.find_cluster`;
+    `cluster`: the workers of a multi-worker run (`workers.find_cluster`;
     default: the environment's, e.g. `TF_CONFIG`).
     """
     config = config.resolved()
-    cluster = distribute.join(config, cluster)  # None on one machine
+    cluster = workers.join(config, cluster)  # None on one machine
     run_dir = config.run_dir or default_run_dir(config)
     check_resumable(run_dir, config)
-    run_dir = distribute.worker_dir(cluster, run_dir)  # not the chief: a copy
+    run_dir = workers.worker_dir(cluster, run_dir)  # not the chief: a copy
     runs.check_writable(run_dir)
     if config.init_from:
         check_init_from(config.init_from, config)
@@ -115,7 +116,7 @@ def train(
     precision = set_mixed_precision(config.mixed_precision)
     done_epochs = len(runs.read_history(run_dir).get("epoch", []))
     total_epochs = phases.plan(config)[-1].last
-    distribute.check_same_run(cluster, config, data, done_epochs)
+    workers.check_same_run(cluster, config, data, done_epochs)
     # Everything that creates or updates weights happens inside the scope.
     with distribute.data_parallel(config.distribute) as replicas:
         if config.distribute:
@@ -159,7 +160,7 @@ def train(
         jit_compile = bool(train_model.jit_compile)
     if cluster is not None:  # the workers have parted
         if not cluster.is_chief:
-            distribute.remove_worker_dirs()
+            workers.remove_worker_dirs()
             print(f"Trained; the chief writes the run folder: {config.run_dir}")
             return config.run_dir
         model = local_copy(model, config, data)  # evaluated on the chief alone

@@ -1,4 +1,4 @@
-"""Training on several workers (`keras_attn/distribute.py`).
+"""Training on several workers (`keras_attn/workers.py`, `distribute.py`).
 
 In-process: the checks of `TF_CONFIG` and of JAX's flags, each worker's
 share of a batch on both input pipelines, the comparison of the workers'
@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from conftest import REPO, WEIGHTS, require
 
-from keras_attn import distribute, input_pipeline, runs
+from keras_attn import distribute, input_pipeline, runs, workers
 from keras_attn.train_config import TrainConfig
 
 HAS_JAX = importlib.util.find_spec("jax") is not None
@@ -154,18 +154,18 @@ def test_tf_config_names_the_chief_and_this_worker():
         "cluster": {"chief": ["h0:1"], "worker": ["h1:1", "h2:1"]},
         "task": {"type": "worker", "index": 1},
     }
-    cluster = distribute.parse_tf_config(json.dumps(with_chief))
+    cluster = workers.parse_tf_config(json.dumps(with_chief))
     assert (cluster.engine, cluster.index, cluster.count) == ("tensorflow", 2, 3)
     assert cluster.tasks == (("chief", 0), ("worker", 0), ("worker", 1))
     assert cluster.names[0] == "the chief (h0:1)" and not cluster.is_chief
     workers_only = {"cluster": {"worker": ["h0:1", "h1:1"]}, "task": {"type": "worker"}}
     workers_only["task"]["index"] = 0
-    cluster = distribute.parse_tf_config(json.dumps(workers_only))
+    cluster = workers.parse_tf_config(json.dumps(workers_only))
     assert cluster.is_chief and cluster.names[0] == "worker 0 (the chief, h0:1)"
     # No cluster, or a cluster of one, is one machine.
-    assert distribute.parse_tf_config(None) is None
+    assert workers.parse_tf_config(None) is None
     one = {"cluster": {"worker": ["h0:1"]}, "task": {"type": "worker", "index": 0}}
-    assert distribute.parse_tf_config(json.dumps(one)) is None
+    assert workers.parse_tf_config(json.dumps(one)) is None
 
 
 TWO_WORKERS = {"worker": ["h0:1", "h1:1"]}
@@ -210,7 +210,7 @@ TWO_WORKERS = {"worker": ["h0:1", "h1:1"]}
 def test_a_wrong_tf_config_is_one_line(spec, message):
     text = spec if isinstance(spec, str) else json.dumps(spec)
     with pytest.raises(ValueError) as error:
-        distribute.parse_tf_config(text)
+        workers.parse_tf_config(text)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
 
@@ -218,17 +218,17 @@ def test_a_wrong_tf_config_is_one_line(spec, message):
 def test_the_cluster_settings_must_suit_the_backend():
     two = tf_config([1, 2], 0)
     with pytest.raises(ValueError, match="only the tensorflow backend reads"):
-        distribute.find_cluster("jax", environ={"TF_CONFIG": two})
+        workers.find_cluster("jax", environ={"TF_CONFIG": two})
     with pytest.raises(ValueError, match="start JAX processes"):
-        distribute.find_cluster(
+        workers.find_cluster(
             "tensorflow", "h:1", 2, 0, environ={}
         )  # JAX flags on TensorFlow
-    assert distribute.find_cluster("tensorflow", environ={"TF_CONFIG": two}).count == 2
-    assert distribute.find_cluster("jax", environ={}) is None
+    assert workers.find_cluster("tensorflow", environ={"TF_CONFIG": two}).count == 2
+    assert workers.find_cluster("jax", environ={}) is None
 
 
 def test_jax_settings_are_checked():
-    cluster = distribute.find_cluster("jax", "10.0.0.1:1234", 4, 3, environ={})
+    cluster = workers.find_cluster("jax", "10.0.0.1:1234", 4, 3, environ={})
     assert (cluster.engine, cluster.index, cluster.count) == ("jax", 3, 4)
     assert cluster.names[0] == "process 0 (the coordinator)"
     keras_env = {
@@ -236,26 +236,26 @@ def test_jax_settings_are_checked():
         "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
         "KERAS_DISTRIBUTION_PROCESS_ID": "1",
     }
-    cluster = distribute.find_cluster("jax", environ=keras_env)
+    cluster = workers.find_cluster("jax", environ=keras_env)
     assert (cluster.address, cluster.index, cluster.count) == ("10.0.0.1:1234", 1, 2)
     with pytest.raises(ValueError, match="--process_id=2 is out of range"):
-        distribute.jax_cluster("h:1", 2, 2)
+        workers.jax_cluster("h:1", 2, 2)
     with pytest.raises(ValueError, match="--num_processes and --process_id missing"):
-        distribute.jax_cluster("h:1", None, None)
+        workers.jax_cluster("h:1", None, None)
     with pytest.raises(ValueError, match="must be host:port"):
-        distribute.jax_cluster("h", 2, 0)
+        workers.jax_cluster("h", 2, 0)
 
 
 def test_join_needs_distribute_and_a_run_dir():
-    cluster = distribute.parse_tf_config(tf_config([1, 2], 1))
+    cluster = workers.parse_tf_config(tf_config([1, 2], 1))
     config = TrainConfig(**TINY, run_dir="runs/x").resolved()
     with pytest.raises(
         ValueError, match="TF_CONFIG names a cluster; pass --distribute"
     ):
-        distribute.join(config, cluster)
+        workers.join(config, cluster)
     config = TrainConfig(**TINY, distribute=True).resolved()
     with pytest.raises(ValueError, match="pass --run_dir, the same folder on every"):
-        distribute.join(config, cluster)
+        workers.join(config, cluster)
 
 
 # ------------------------------------------------- each worker's share
@@ -317,30 +317,30 @@ def test_the_workers_fingerprint_ignores_a_hosts_own_cache():
     data = _dataset()
     config = TrainConfig(**TINY, run_dir="r", distribute=True).resolved()
     moved = TrainConfig(**TINY, run_dir="r", distribute=True, cache_dir="/elsewhere")
-    a = distribute.run_fingerprint(config, data, 0)
-    assert a == distribute.run_fingerprint(moved.resolved(), data, 0)
-    assert a != distribute.run_fingerprint(config, data, 1)
+    a = workers.run_fingerprint(config, data, 0)
+    assert a == workers.run_fingerprint(moved.resolved(), data, 0)
+    assert a != workers.run_fingerprint(config, data, 1)
     other = _dataset()
     other.train.labels[0] = (other.train.labels[0] + 1) % 10
-    assert a["data"] != distribute.run_fingerprint(config, other, 0)["data"]
+    assert a["data"] != workers.run_fingerprint(config, other, 0)["data"]
 
 
 def test_a_worker_that_differs_is_named_with_the_setting():
-    cluster = distribute.parse_tf_config(tf_config([1, 2, 3], 0))
+    cluster = workers.parse_tf_config(tf_config([1, 2, 3], 0))
     keys = ["batch_size", "data", "resume_epoch"]
     mine = {"batch_size": "8", "data": "x", "resume_epoch": "3"}
     same = np.array([[1, 2, 3]] * 3, np.int32)
-    assert distribute.first_difference(cluster, keys, same, mine) is None
+    assert workers.first_difference(cluster, keys, same, mine) is None
     rows = same.copy()
     rows[2, 0] = 9
-    message = distribute.first_difference(cluster, keys, rows, mine)
+    message = workers.first_difference(cluster, keys, rows, mine)
     assert message.startswith("worker 2 (127.0.0.1:3) was started with other")
     assert "--batch_size differs (the chief: 8)" in message
     rows = same.copy()
     rows[1, 1:] = 0
-    assert "loaded other data" in distribute.first_difference(cluster, keys, rows, mine)
+    assert "loaded other data" in workers.first_difference(cluster, keys, rows, mine)
     rows[1, 1] = 2
-    message = distribute.first_difference(cluster, keys, rows, mine)
+    message = workers.first_difference(cluster, keys, rows, mine)
     assert "would resume from another epoch" in message and "shared storage" in message
 
 
@@ -349,14 +349,14 @@ def test_a_worker_trains_in_a_private_copy_removed_at_the_end(tmp_path):
     (run_dir / "backup" / "full").mkdir(parents=True)
     (run_dir / "backup" / "full" / "state.json").write_text('{"epoch": 2}')
     (run_dir / "history.csv").write_text("epoch,loss\n0,1\n1,1\n")
-    chief = distribute.parse_tf_config(tf_config([1, 2], 0))
-    assert distribute.worker_dir(chief, str(run_dir)) == str(run_dir)
-    other = distribute.parse_tf_config(tf_config([1, 2], 1))
-    private = distribute.worker_dir(other, str(run_dir))
+    chief = workers.parse_tf_config(tf_config([1, 2], 0))
+    assert workers.worker_dir(chief, str(run_dir)) == str(run_dir)
+    other = workers.parse_tf_config(tf_config([1, 2], 1))
+    private = workers.worker_dir(other, str(run_dir))
     assert private.startswith(tempfile.gettempdir()) and "worker1" in private
     assert len(runs.read_history(private)["epoch"]) == 2
     assert os.path.exists(os.path.join(private, "backup", "full", "state.json"))
-    distribute.remove_worker_dirs()
+    workers.remove_worker_dirs()
     assert not os.path.exists(private)
     assert sorted(os.listdir(run_dir)) == ["backup", "history.csv"]  # untouched
 
@@ -364,7 +364,7 @@ def test_a_worker_trains_in_a_private_copy_removed_at_the_end(tmp_path):
 def test_a_lost_tensorflow_worker_is_named():
     import tensorflow as tf
 
-    cluster = distribute.parse_tf_config(tf_config([7001, 7002], 0))
+    cluster = workers.parse_tf_config(tf_config([7001, 7002], 0))
     error = tf.errors.UnavailableError(
         None,
         None,
@@ -372,10 +372,10 @@ def test_a_lost_tensorflow_worker_is_named():
         "Additional GRPC error information from remote target "
         "/job:worker/replica:0/task:1 while calling RecvBuf",
     )
-    message = distribute.lost_worker(cluster, error)
+    message = workers.lost_worker(cluster, error)
     assert message.startswith("lost worker 1 (127.0.0.1:7002) during training")
     assert "resume from the chief's last backup" in message
-    assert distribute.lost_worker(cluster, ValueError("shapes differ")) is None
+    assert workers.lost_worker(cluster, ValueError("shapes differ")) is None
 
 
 def test_batch_norm_sees_the_global_batch_while_training_only():
@@ -544,14 +544,17 @@ def kill_mid_epoch_then_resume(tmp_path, backend: str) -> None:
     else:
         commands = [train_command(*flags)] * 2
         envs = [cluster_env(backend, ports, i) for i in range(2)]
-    history = run_dir / "history.csv"
+
+    def epochs_done() -> int:
+        return len(runs.read_history(str(run_dir)).get("epoch", []))
+
     with Workers(commands, envs, str(tmp_path / "first")) as workers:
         deadline = time.monotonic() + 600
-        while not history.exists() and time.monotonic() < deadline:
+        while not epochs_done() and time.monotonic() < deadline:
             assert workers.procs[0].poll() is None, workers.output(0)[-3000:]
             time.sleep(0.5)
         time.sleep(3)  # into epoch 2
-        assert len(runs.read_history(str(run_dir))["epoch"]) == 1
+        assert epochs_done() == 1
         workers.procs[1].kill()
         killed = time.monotonic()
         assert workers.procs[0].wait(timeout=180) == 2
