@@ -166,6 +166,9 @@ def measure(backend: str, workers: int, work: str) -> dict:
         backend=backend,
         workers=workers,
         all_processes_seconds=round(time.perf_counter() - start, 1),
+        # Other jobs on the machine slow every row: the 1-minute load average
+        # at the end (2 would fill 2 cores).
+        load_average=round(os.getloadavg()[0], 2),
     )
     return row
 
@@ -181,8 +184,8 @@ def main(argv):
             rows.append(row)
     table = [
         "| backend | processes | global batch | images/s (last epoch) | ratio | "
-        "wall (s) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "wall (s) | load average |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         one = next(
@@ -195,7 +198,7 @@ def main(argv):
         table.append(
             f"| {row['backend']} | {name} | {FLAGS.batch_size} | "
             f"{row['images_per_second']:.1f} | {row['ratio_to_one_process']:.2f} | "
-            f"{row['all_processes_seconds']:.0f} |"
+            f"{row['all_processes_seconds']:.0f} | {row['load_average']:.1f} |"
         )
     print("\n".join(table))
     result = {
