@@ -25,6 +25,7 @@ Prints a table and writes `--out` (JSON).
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -177,11 +178,14 @@ def main(argv):
     del argv
     work = tempfile.mkdtemp(prefix="distribute_bench-")
     rows = []
-    for backend in FLAGS.backends:
-        for workers in (1, 2):
-            row = measure(backend, workers, work)
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+    try:
+        for backend in FLAGS.backends:
+            for workers in (1, 2):
+                row = measure(backend, workers, work)
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     table = [
         "| backend | processes | global batch | images/s (last epoch) | ratio | "
         "wall (s) | load average |",

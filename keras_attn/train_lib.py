@@ -98,6 +98,11 @@ def train(
     """
     config = config.resolved()
     cluster = workers.join(config, cluster)  # None on one machine
+    with workers.failures_reported(cluster):
+        return _train(config, extra_callbacks, cluster)
+
+
+def _train(config: TrainConfig, extra_callbacks, cluster) -> str:
     run_dir = config.run_dir or default_run_dir(config)
     check_resumable(run_dir, config)
     run_dir = workers.worker_dir(cluster, run_dir)  # not the chief: a copy

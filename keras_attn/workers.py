@@ -21,16 +21,19 @@ private temporary copy of the run's resume state (`worker_dir`), removed when
 they finish (a killed worker's copy is replaced when the run starts again).
 Before training, the workers compare their resolved settings, data and
 resume epoch (`check_same_run`, an all-gather) and refuse, in one line, to
-train with a worker that differs. A worker lost during training stops the
-others with one line naming it (`lost_worker`, raised as `WorkerLost` by
-`distribute.data_parallel`); the same commands started again resume from
-the chief's last backup, which is why the run folder must be at the same
-path on every worker (one host, or shared storage).
+train with a worker that differs. A worker that fails says why to the
+others (`failures_reported`: TensorFlow's `report_error_to_cluster`), and one
+that dies is noticed when the next collective fails or its heartbeat stops:
+either way the others stop with one line naming it (`lost_worker`, raised as
+`WorkerLost`). The same commands started again resume from the chief's last
+backup, which is why the run folder must be at the same path on every
+worker (one host, or shared storage).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -487,9 +490,9 @@ def _join_failure(cluster: Cluster, error: Exception) -> str:
 
 
 def _tasks_in(cluster: Cluster, text: str) -> list[int]:
-    """Indices of the workers a TensorFlow message names (`/job:J/.../task:N`)."""
+    """Indices of the workers a TensorFlow message names (`/job:J/task:N`)."""
     found = []
-    for job, task in re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", text):
+    for job, task in re.findall(r"/job:(\w+)(?:/replica:\d+)?/task:(\d+)", text):
         if (job, int(task)) in cluster.tasks:
             index = cluster.tasks.index((job, int(task)))
             if index not in found:
@@ -497,8 +500,17 @@ def _tasks_in(cluster: Cluster, text: str) -> list[int]:
     return found
 
 
+NO_CLUSTER_FOUND = (
+    "--coordinator_address=auto found no cluster (JAX detects SLURM, Open MPI, "
+    "Kubernetes and Cloud TPU settings); pass --coordinator_address, "
+    "--num_processes and --process_id instead."
+)
+
+
 def _join_jax(cluster: Cluster) -> Cluster:
-    """`keras.distribution.initialize`, once the coordinator answers."""
+    """`keras.distribution.initialize`, once the coordinator answers (with
+    `auto`, JAX finds the coordinator and waits for it itself, up to 5
+    minutes)."""
     import jax
 
     if cluster.address != "auto" and cluster.index != 0:
@@ -525,17 +537,15 @@ def _join_jax(cluster: Cluster) -> Cluster:
             keras.distribution.initialize(
                 cluster.address, num_processes=cluster.count, process_id=cluster.index
             )
-    except (RuntimeError, ValueError) as e:
-        raise UserError(
-            f"JAX could not start the multi-process run: {_first_line(str(e))}"
-        ) from None
+    except ValueError as e:  # JAX's detection found nothing, or a bad setting
+        if cluster.address == "auto":
+            raise UserError(NO_CLUSTER_FOUND) from None
+        raise UserError(f"JAX could not start the run: {_first_line(str(e))}") from None
+    except RuntimeError as e:
+        raise UserError(f"JAX could not start the run: {_first_line(str(e))}") from None
     count, index = jax.process_count(), jax.process_index()
     if count == 1:
-        raise UserError(
-            "--coordinator_address=auto found no cluster (JAX detects SLURM, Open "
-            "MPI, Kubernetes and Cloud TPU); pass --coordinator_address, "
-            "--num_processes and --process_id."
-        )
+        raise UserError(NO_CLUSTER_FOUND)
     names = cluster.names or ("process 0 (the coordinator)",) + tuple(
         f"process {i}" for i in range(1, count)
     )
@@ -544,10 +554,11 @@ def _join_jax(cluster: Cluster) -> Cluster:
 
 
 def _exit_without_shutdown_barrier() -> None:
-    """After a lost process, leaves at once: JAX's own exit handler would wait
-    at its shutdown barrier for the lost one, then abort. (Registered after
-    JAX's handler, so it runs first.)"""
-    if _joined.get("lost"):
+    """After a failure, leaves at once: JAX's own exit handler would wait at
+    its shutdown barrier for processes that will never reach it (a lost one,
+    or all the others, still training), then abort. (Registered after JAX's
+    handler, so it runs first.)"""
+    if _joined.get("failed"):
         remove_worker_dirs()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -586,9 +597,40 @@ def as_worker_lost(cluster: Cluster, error: Exception) -> WorkerLost | None:
     message = lost_worker(cluster, error)
     if message is None:
         return None
-    _joined["lost"] = True
+    _joined["failed"] = True
     remove_worker_dirs()
     return WorkerLost(message)
+
+
+@contextlib.contextmanager
+def failures_reported(cluster: Cluster | None):
+    """Tells the other workers when this one fails (an error escapes the
+    block), so that they stop now, naming it and its reason, rather than
+    wait for its heartbeat to time out: on TensorFlow through the
+    coordination service (`report_error_to_cluster`); on JAX the process
+    leaves without JAX's shutdown barrier, and the others see it gone."""
+    try:
+        yield
+    except BaseException as e:
+        if cluster is not None and not isinstance(e, WorkerLost):
+            _joined["failed"] = True
+            remove_worker_dirs()
+            if cluster.engine == "tensorflow":
+                _report_to_cluster(cluster, e)
+        raise
+
+
+def _report_to_cluster(cluster: Cluster, error: BaseException) -> None:
+    import tensorflow as tf
+    from tensorflow.python.eager import context
+
+    reason = f"{type(error).__name__}: {_first_line(str(error))}"
+    try:
+        context.context().report_error_to_cluster(
+            tf.errors.UNAVAILABLE, f"{cluster.name(cluster.index)} stopped: {reason}"
+        )
+    except Exception:  # noqa: BLE001 -- the cluster may be gone already
+        pass
 
 
 def lost_worker(cluster: Cluster, error: Exception) -> str | None:
@@ -614,13 +656,18 @@ def lost_worker(cluster: Cluster, error: Exception) -> str | None:
         if "Runtime" not in name or not any(m in text for m in markers):
             return None
         who = _lost_jax_process(cluster)
+    again = (
+        "start the same command on every worker again (a run resumes from the "
+        "chief's last backup)."
+    )
+    for worker in cluster.names:  # a worker that said why (`failures_reported`)
+        if f"{worker} stopped: " in text:
+            reason = _first_line(text.split(f"{worker} stopped: ", 1)[1])[:200]
+            return f"{worker} stopped ({reason}); fix that, then {again}"
     lost = "another worker" if who is None else cluster.name(who)
     reason = _first_line(text.split("Collective ops is aborted by:")[-1])
     reason = reason.replace("Error dispatching computation: ", "")[:160]
-    return (
-        f"lost {lost} during training ({name}: {reason}); start the same command "
-        "on every worker again to resume from the chief's last backup."
-    )
+    return f"lost {lost} ({name}: {reason}); see its output, then {again}"
 
 
 def _lost_jax_process(cluster: Cluster) -> int | None:
@@ -675,7 +722,13 @@ def check_same_run(cluster: Cluster | None, config, data, resume_epoch: int) -> 
         return
     fields = run_fingerprint(config, data, resume_epoch)
     hashes = np.array([_hash32(v) for v in fields.values()], np.int32)
-    rows = all_gather(cluster, hashes)
+    try:
+        rows = all_gather(cluster, hashes)
+    except Exception as e:  # a worker that failed before training
+        lost = as_worker_lost(cluster, e)
+        if lost:
+            raise lost from None
+        raise
     message = first_difference(cluster, list(fields), rows, fields)
     if message:
         raise UserError(message)

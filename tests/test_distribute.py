@@ -373,9 +373,20 @@ def test_a_lost_tensorflow_worker_is_named():
         "/job:worker/replica:0/task:1 while calling RecvBuf",
     )
     message = workers.lost_worker(cluster, error)
-    assert message.startswith("lost worker 1 (127.0.0.1:7002) during training")
-    assert "resume from the chief's last backup" in message
+    assert message.startswith("lost worker 1 (127.0.0.1:7002) (UnavailableError:")
+    assert "resumes from the chief's last backup" in message
     assert workers.lost_worker(cluster, ValueError("shapes differ")) is None
+    # A worker that failed said why (`failures_reported`).
+    error = tf.errors.UnavailableError(
+        None,
+        None,
+        "Error reported from /job:worker/task:1: worker 1 (127.0.0.1:7002) "
+        "stopped: DataError: Cannot create the image cache in /x",
+    )
+    assert workers.lost_worker(cluster, error).startswith(
+        "worker 1 (127.0.0.1:7002) stopped (DataError: Cannot create the image "
+        "cache in /x); fix that, then start the same command"
+    )
 
 
 def test_batch_norm_sees_the_global_batch_while_training_only():
@@ -438,6 +449,51 @@ def test_a_jax_coordinator_that_never_answers_is_one_line(tmp_path):
             "answer within --join_timeout=5 s",
         )
         assert time.monotonic() - start < 90
+
+
+@needs_jax
+def test_jax_auto_without_a_cluster_is_one_line(tmp_path):
+    env = worker_env("jax")
+    for name in list(env):
+        if name.startswith(("SLURM_", "OMPI_", "TPU_", "KUBERNETES_", "JAX_")):
+            env.pop(name)
+    result = subprocess.run(
+        train_command(f"--run_dir={tmp_path / 'run'}", "--coordinator_address=auto"),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 2
+    assert_one_error_line(result.stderr, "--coordinator_address=auto found no cluster")
+
+
+def test_a_worker_that_fails_before_training_stops_the_chief(tmp_path):
+    """Worker 1 cannot create its image cache (a host-local failure): it
+    says so, and the chief, waiting for it, says it lost worker 1."""
+    from PIL import Image
+
+    data = tmp_path / "data"
+    for name in ("red", "blue"):
+        (data / name).mkdir(parents=True)
+        for i in range(6):  # 4 to train, 2 to validate
+            Image.new("RGB", (8, 8), name).save(data / name / f"{i}.png")
+    ports = free_ports(2)
+    command = train_command(
+        f"--run_dir={tmp_path / 'run'}", f"--dataset=folder:{data}", "--weights=none"
+    )
+    envs = [cluster_env("tensorflow", ports, i) for i in range(2)]
+    envs[0]["KERAS_ATTN_CACHE"] = str(tmp_path / "cache")
+    envs[1]["KERAS_ATTN_CACHE"] = "/dev/null/cache"  # cannot be created
+    with Workers([command] * 2, envs, str(tmp_path / "logs")) as workers:
+        assert workers.wait(timeout=240) == [2, 2]
+        assert_one_error_line(workers.output(1), "Cannot create the image cache")
+        assert_one_error_line(
+            workers.output(0),
+            f"worker 1 (127.0.0.1:{ports[1]}) stopped (DataError: Cannot create "
+            "the image cache",
+        )
 
 
 def test_a_worker_with_other_flags_is_refused_by_all(tmp_path):
