@@ -176,7 +176,8 @@ flags.DEFINE_integer(
 flags.DEFINE_integer(
     "join_timeout",
     workers.JOIN_TIMEOUT,
-    "Several workers: seconds to wait for the others to start and answer.",
+    "Several workers: seconds to wait for the other workers to start "
+    "(TensorFlow), or for the JAX coordinator to answer.",
 )
 FLAGS = flags.FLAGS
 

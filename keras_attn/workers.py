@@ -122,9 +122,11 @@ def find_cluster(
     """The cluster this process belongs to, from flags and the environment;
     None for a run on one machine.
 
-    TensorFlow reads `TF_CONFIG`; JAX the arguments, else Keras'
-    `KERAS_DISTRIBUTION_JOB_ADDRESSES` / `_NUM_PROCESSES` / `_PROCESS_ID` and
-    JAX's `JAX_COORDINATOR_ADDRESS`. A cluster of one worker is no cluster.
+    TensorFlow reads `TF_CONFIG`; JAX the arguments, else the variables
+    `keras.distribution.initialize` reads (`KERAS_DISTRIBUTION_JOB_ADDRESSES`,
+    `_NUM_PROCESSES`, `_PROCESS_ID`); with `coordinator_address="auto"` JAX
+    reads its own (`JAX_COORDINATOR_ADDRESS`, SLURM's, ...). A cluster of one
+    worker is no cluster.
 
     Raises:
         ValueError: one line naming what is wrong and how to fix it.
@@ -159,9 +161,7 @@ def find_cluster(
             )
         return None
     if not jax_given:
-        addresses = environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES") or environ.get(
-            "JAX_COORDINATOR_ADDRESS"
-        )
+        addresses = environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES")
         coordinator_address = addresses.split(",")[0] if addresses else None
         num_processes = _int_env(environ, "KERAS_DISTRIBUTION_NUM_PROCESSES")
         process_id = _int_env(environ, "KERAS_DISTRIBUTION_PROCESS_ID")
@@ -287,11 +287,10 @@ def parse_tf_config(text: str | None, timeout: int = JOIN_TIMEOUT) -> Cluster | 
         )
     addresses = [cluster[job][i] for job, i in tasks]
     names = [f"{job} {i} ({a})" for (job, i), a in zip(tasks, addresses, strict=True)]
-    names[0] = (
-        f"the chief ({addresses[0]})"
-        if tasks[0][0] == "chief"
-        else (f"worker 0 (the chief, {addresses[0]})")
-    )
+    if tasks[0][0] == "chief":
+        names[0] = f"the chief ({addresses[0]})"
+    else:
+        names[0] = f"worker 0 (the chief, {addresses[0]})"
     for (job, i), address in zip(tasks, addresses, strict=True):
         _check_address(address, f"TF_CONFIG's {job} {i}")
     for k, address in enumerate(addresses):
@@ -474,7 +473,7 @@ def _multi_worker_strategy():
 def _join_failure(cluster: Cluster, error: Exception) -> str:
     text = str(error)
     seconds = f"within --join_timeout={cluster.timeout} s"
-    missing = [i for i in _tasks_in(cluster, text.split("timed out task names")[-1])]
+    missing = _tasks_in(cluster, text.split("timed out task names")[-1])
     if "timed out task names" in text and missing:
         who = ", ".join(cluster.name(i) for i in missing)
         return (
@@ -508,9 +507,12 @@ NO_CLUSTER_FOUND = (
 
 
 def _join_jax(cluster: Cluster) -> Cluster:
-    """`keras.distribution.initialize`, once the coordinator answers (with
-    `auto`, JAX finds the coordinator and waits for it itself, up to 5
-    minutes)."""
+    """`keras.distribution.initialize`, once the coordinator answers.
+
+    Keras passes JAX no timeout: the coordinator (process 0) waits JAX's 5
+    minutes for the other processes, and with `auto` so does every process
+    for the coordinator; then JAX ends the process with its own message.
+    """
     import jax
 
     if cluster.address != "auto" and cluster.index != 0:
@@ -745,6 +747,8 @@ def first_difference(
             continue
         key = keys[int(differ[0])]
         who = cluster.name(worker)
+        # A worker that agrees with the chief on `key` holds the chief's value.
+        own = "this worker" if cluster.index == worker else "the chief"
         if key == "data":
             return (
                 f"{who} loaded other data than the chief (other classes, files or "
@@ -752,12 +756,10 @@ def first_difference(
             )
         if key == "resume_epoch":
             return (
-                f"{who} would resume from another epoch than the chief (this "
-                f"worker: {mine[key]}): every worker must read the chief's "
-                "--run_dir at the same path (one host, or shared storage)."
+                f"{who} would resume from another epoch than the chief ({own}: "
+                f"epoch {mine[key]}): every worker must read the chief's --run_dir "
+                "at the same path (one host, or shared storage)."
             )
-        # A worker that agrees with the chief on `key` holds the chief's value.
-        own = "this worker" if cluster.index == worker else "the chief"
         return (
             f"{who} was started with other settings than the chief: --{key} "
             f"differs ({own}: {json.loads(mine[key])!r}); start every worker "
