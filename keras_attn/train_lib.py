@@ -18,8 +18,8 @@ JAX and PyTorch through a `keras.utils.PyDataset` that needs no TensorFlow
 (`input_pipeline.py`); `distribute=True` trains data-parallel over every
 local device, and over several workers when `TF_CONFIG` or a JAX
 coordinator names them (`distribute.py`, `workers.py`: the chief alone
-writes the run folder); `jit_compile="auto"` lets Keras choose XLA (always on JAX; on
-TensorFlow only on GPUs; never for PyTorch).
+writes the run folder); `jit_compile="auto"` lets Keras choose XLA (always
+on JAX; on TensorFlow only on GPUs; never for PyTorch).
 """
 
 import dataclasses
@@ -103,6 +103,7 @@ def train(
 
 
 def _train(config: TrainConfig, extra_callbacks, cluster) -> str:
+    """`train`, once this process has joined its cluster (if any)."""
     run_dir = config.run_dir or default_run_dir(config)
     check_resumable(run_dir, config)
     run_dir = workers.worker_dir(cluster, run_dir)  # not the chief: a copy
