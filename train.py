@@ -7,6 +7,10 @@
 
     KERAS_BACKEND=jax python train.py --mixed_precision=auto --distribute
 
+Several workers run the same command, each with its own TF_CONFIG
+(TensorFlow) or --process_id (JAX, with --coordinator_address and
+--num_processes), and the same --run_dir; see README.md.
+
 Unset flags take the dataset's recipe (keras_attn/recipes.py; each flag's
 help lists the recipes' values: "128 (stanford_cars: 224)" is 224 for
 stanford_cars and 128 for every other dataset). Re-running with
@@ -29,7 +33,7 @@ from keras_attn.cli import (  # noqa: E402
 
 import_tensorflow_quietly()
 
-from keras_attn import train_lib  # noqa: E402
+from keras_attn import train_lib, workers  # noqa: E402
 from keras_attn.data.augment import AUGMENT_RECIPES  # noqa: E402
 from keras_attn.data.images import RESIZE_MODES  # noqa: E402
 from keras_attn.layers import ATTENTION_NAMES, BRANCHES  # noqa: E402
@@ -200,6 +204,23 @@ flags.DEFINE_bool(
 flags.DEFINE_integer(
     "steps_per_execution", 1, "Training steps per compiled call (large runs: 8-32)."
 )
+flags.DEFINE_string(
+    "coordinator_address",
+    None,
+    "JAX, several processes: process 0's host:port, the same on every process "
+    "(auto: JAX reads SLURM, Open MPI, Kubernetes or Cloud TPU settings). "
+    "TensorFlow reads TF_CONFIG instead.",
+)
+flags.DEFINE_integer("num_processes", None, "JAX, several processes: how many.")
+flags.DEFINE_integer(
+    "process_id", None, "JAX, several processes: this one's id (0: the coordinator)."
+)
+flags.DEFINE_integer(
+    "join_timeout",
+    workers.JOIN_TIMEOUT,
+    "Several workers: seconds to wait for the other workers to start "
+    "(TensorFlow), or for the JAX coordinator to answer.",
+)
 FLAGS = flags.FLAGS
 
 
@@ -251,7 +272,13 @@ def main(argv):
         distribute=FLAGS.distribute,
         steps_per_execution=FLAGS.steps_per_execution,
     )
-    train_lib.train(config)
+    cluster = workers.find_cluster(
+        coordinator_address=FLAGS.coordinator_address,
+        num_processes=FLAGS.num_processes,
+        process_id=FLAGS.process_id,
+        timeout=FLAGS.join_timeout,
+    )
+    train_lib.train(config, cluster=cluster)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,14 @@ validation split is padded to whole batches with zero-weight images, because
 each batch is split evenly across devices: JAX refuses an uneven split, and
 `tf.distribute` hands a device an empty batch, on which some ops fail. The
 padding weighs 0 (see `pad_to_batches`; compile accuracy as a weighted metric).
+
+On several workers (`workers.joined()`), `batch_size` is still the global
+batch and the order the one a single machine draws; worker k of n reads only
+the k-th of n equal parts of each batch (`shard`), the rule Keras applies to a
+`tf.data` pipeline on JAX (`rebatch`, then `shard`): on JAX as this process's
+share, which Keras assembles into the global batch; on TensorFlow through
+`distribute_datasets_from_function`, split further among the worker's local
+replicas.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ import math
 import keras
 import numpy as np
 
-from keras_attn import devices
+from keras_attn import devices, workers
 
 # Largest split (uint8 bytes) that `on_device="auto"` copies to the accelerator.
 ON_DEVICE_MAX_BYTES = 2 * 1024**3
@@ -57,6 +65,8 @@ class ArrayBatches(keras.utils.PyDataset):
             per-image weights (0 for padding) as a third element.
         on_device: keep the images on the backend's default device and gather
             each batch there.
+        shard: `(k, n)`: return only the k-th of n equal parts of each batch
+            (this worker's, in a multi-worker run); the batch must split evenly.
         **kwargs: `PyDataset` arguments (`workers`, `max_queue_size`).
 
     Example:
@@ -77,11 +87,13 @@ class ArrayBatches(keras.utils.PyDataset):
         on_device: bool = False,
         first_epoch: int = 0,
         sample_weights: np.ndarray | None = None,
+        shard: tuple[int, int] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         labels = np.asarray(labels)
         self.batch_size = batch_size
+        self.shard = shard
         self.shuffle = shuffle
         self.seed = seed
         self._epoch = first_epoch - 1  # `on_epoch_begin` moves to `first_epoch`
@@ -104,6 +116,8 @@ class ArrayBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        if self.shard is not None:
+            rows = shard_rows(rows, *self.shard)
         if self.on_device:
             images = keras.ops.take(self._images, keras.ops.convert_to_tensor(rows), 0)
         else:
@@ -148,18 +162,21 @@ def fit_data(
         first_epoch: the first epoch `fit` will run.
         sample_weights: (N,) per-image loss weights of a training split.
     """
+    cluster = workers.joined() if even else None
     if keras.backend.backend() == "tensorflow":
-        return tf_dataset(
-            images,
-            labels,
-            num_classes,
-            batch_size,
-            training,
-            seed,
-            even,
-            first_epoch,
-            sample_weights,
-        )
+        args = (images, labels, num_classes, batch_size, training, seed, even)
+        args += (first_epoch, sample_weights)
+        if cluster is None:
+            return tf_dataset(*args)
+        import tensorflow as tf
+
+        def worker_part(context):  # on each worker, its share of every batch
+            shard = (context.input_pipeline_id, context.num_input_pipelines)
+            replica_batch = context.get_per_replica_batch_size(batch_size)
+            return tf_dataset(*args, shard=shard, replica_batch=replica_batch)
+
+        strategy = tf.distribute.get_strategy()
+        return strategy.distribute_datasets_from_function(worker_part)
     if on_device == "auto":
         on_device = (
             devices.accelerator() is not None and images.nbytes <= ON_DEVICE_MAX_BYTES
@@ -176,6 +193,7 @@ def fit_data(
         on_device=bool(on_device),
         first_epoch=first_epoch,
         sample_weights=sample_weights,
+        shard=None if cluster is None else (cluster.index, cluster.count),
         # Device gathers are asynchronous already; host gathers get threads.
         workers=1 if on_device else 2,
         max_queue_size=8,
@@ -192,13 +210,16 @@ def tf_dataset(
     even: bool = False,
     first_epoch: int = 0,
     sample_weights: np.ndarray | None = None,
+    shard: tuple[int, int] | None = None,
+    replica_batch: int | None = None,
 ):
     """The `tf.data` pipeline: shuffled indices -> batch -> gather -> prefetch.
 
     Shuffling indices rather than images keeps the shuffle exact (the whole
     split) and cheap; the images are gathered a batch at a time from the
     array or the cache's memory map (`data.cache.ImageRows`), never copied
-    whole into a tensor.
+    whole into a tensor. With `shard=(k, n)` only the k-th of n parts of each
+    batch is gathered, in batches of `replica_batch` (one per local replica).
     """
     import tensorflow as tf
 
@@ -222,6 +243,11 @@ def tf_dataset(
         indices = tf.data.Dataset.range(first_epoch, 2**31).flat_map(epoch_order)
     else:
         indices = tf.data.Dataset.range(count).batch(batch_size)
+    if shard is not None:
+        indices = indices.map(lambda rows: shard_rows(rows, *shard))
+        part = batch_size // shard[1]
+        if replica_batch is not None and replica_batch < part:
+            indices = indices.rebatch(replica_batch)
 
     def gather(rows):
         # Only this batch's images are read (from memory or the mapped cache).
@@ -235,6 +261,16 @@ def tf_dataset(
     return indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE
     )
+
+
+def shard_rows(rows, index: int, count: int):
+    """The `index`-th of `count` equal, consecutive parts of a batch's rows."""
+    part = len(rows) // count if isinstance(rows, np.ndarray) else None
+    if part is None:  # a tf.Tensor inside tf.data
+        import tensorflow as tf
+
+        part = tf.shape(rows, out_type=tf.int64)[0] // count
+    return rows[index * part : (index + 1) * part]
 
 
 def steps_per_epoch(count: int, batch_size: int, even: bool = False) -> int:

@@ -16,8 +16,10 @@ finished epoch (`backup.py`), training on as the uninterrupted run would.
 It runs on every Keras backend. TensorFlow reads the data through `tf.data`,
 JAX and PyTorch through a `keras.utils.PyDataset` that needs no TensorFlow
 (`input_pipeline.py`); `distribute=True` trains data-parallel over every
-local device (`distribute.py`); `jit_compile="auto"` lets Keras choose XLA
-(always on JAX; on TensorFlow only on GPUs; never for PyTorch).
+local device, and over several workers when `TF_CONFIG` or a JAX
+coordinator names them (`distribute.py`, `workers.py`: the chief alone
+writes the run folder); `jit_compile="auto"` lets Keras choose XLA (always
+on JAX; on TensorFlow only on GPUs; never for PyTorch).
 """
 
 import dataclasses
@@ -37,6 +39,7 @@ from keras_attn import (
     phases,
     runs,
     visualize,
+    workers,
 )
 from keras_attn.checkpoints import check_space
 from keras_attn.data import Dataset, load_dataset
@@ -82,14 +85,28 @@ def build_model(config: TrainConfig, data: Dataset, backbone=None) -> keras.Mode
     )
 
 
-def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
+def train(
+    config: TrainConfig,
+    extra_callbacks: list | None = None,
+    cluster: workers.Cluster | None = None,
+) -> str:
     """Trains one model and writes its run folder; returns the folder's path.
 
     `extra_callbacks` are added to the run's own (checkpoint, backup, schedule, ...).
+    `cluster`: the workers of a multi-worker run (`workers.find_cluster`;
+    default: the environment's, e.g. `TF_CONFIG`).
     """
     config = config.resolved()
+    cluster = workers.join(config, cluster)  # None on one machine
+    with workers.failures_reported(cluster):
+        return _train(config, extra_callbacks, cluster)
+
+
+def _train(config: TrainConfig, extra_callbacks, cluster) -> str:
+    """`train`, once this process has joined its cluster (if any)."""
     run_dir = config.run_dir or default_run_dir(config)
     check_resumable(run_dir, config)
+    run_dir = workers.worker_dir(cluster, run_dir)  # not the chief: a copy
     runs.check_writable(run_dir)
     if config.init_from:
         check_init_from(config.init_from, config)
@@ -99,6 +116,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
     precision = set_mixed_precision(config.mixed_precision)
     done_epochs = len(runs.read_history(run_dir).get("epoch", []))
     total_epochs = phases.plan(config)[-1].last
+    workers.check_same_run(cluster, config, data, done_epochs)
     # Everything that creates or updates weights happens inside the scope.
     with distribute.data_parallel(config.distribute) as replicas:
         if config.distribute:
@@ -133,12 +151,20 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
                 last_epoch.update({f"last_{k}": v for k, v in scores.items()})
                 last_probs.update(probs)
 
-        fitted = phases.fit(
-            config, data, model, train_model, weights, run_dir, per_class,
-            extra_callbacks, on_last_epoch,
-        )  # fmt: skip
+        with distribute.global_batch_norm(model, config.distribute):
+            fitted = phases.fit(
+                config, data, model, train_model, weights, run_dir, per_class,
+                extra_callbacks, on_last_epoch,
+            )  # fmt: skip
         seconds = time.time() - start
         jit_compile = bool(train_model.jit_compile)
+    if cluster is not None:  # the workers have parted
+        if not cluster.is_chief:
+            workers.remove_worker_dirs()
+            print(f"Trained; the chief writes the run folder: {config.run_dir}")
+            return config.run_dir
+        model = local_copy(model, config, data)  # evaluated on the chief alone
+        fitted["predict"] = phases.logits_of(model, config.batch_size)
     history = runs.read_history(run_dir)
     if history and not np.all(np.isfinite(history["loss"])):
         raise FloatingPointError(
@@ -183,6 +209,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> str:
         backend=keras.backend.backend(),
         device=devices.describe(),
         replicas=replicas,
+        workers=1 if cluster is None else cluster.count,
         mixed_precision=precision,
         jit_compile=jit_compile,
     )
@@ -368,6 +395,14 @@ def float32_model(model: keras.Model, config: TrainConfig, data: Dataset):
         keras.mixed_precision.set_global_policy(policy)
     clean.set_weights(model.get_weights())
     return clean
+
+
+def local_copy(model: keras.Model, config: TrainConfig, data: Dataset):
+    """`model`'s weights in a model of this process alone (built outside any
+    distribution), for what the chief computes after training."""
+    copy = build_model(config, data, load_backbone("none"))
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def save_model(model: keras.Model, path: str) -> None:
