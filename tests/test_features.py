@@ -127,21 +127,30 @@ def test_resuming_with_another_backbone_mode_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "dataset, backbone, epochs",
+    "dataset, backbone, epochs, image_size",
     [
-        ("folder:/data/tin100_fewshot/", "lp-ft", 12),
-        ("folder:/data/stanford_cars_fewshot", "lp-ft", 6),
-        ("folder:/data/my_products", "finetune", 30),
+        ("folder:/data/tin100_fewshot/", "lp-ft", 12, 128),
+        ("folder:/data/stanford_cars_fewshot", "lp-ft", 6, 128),
+        ("folder:../shared/data/stanford_cars_fewshot_224", "lp-ft", 6, 224),
+        ("folder:/data/my_products", "finetune", 30, 128),
     ],
 )
-def test_recipes_choose_the_backbone_mode_per_folder(dataset, backbone, epochs):
+def test_recipes_choose_the_backbone_mode_per_folder(
+    dataset, backbone, epochs, image_size
+):
     """The benchmark folders' recipes use lp-ft (chosen on val, see
-    benchmarks/RESULTS.md); any other folder fine-tunes; a flag overrides."""
+    benchmarks/RESULTS.md), the 224 px Stanford Cars folder at 224 px with
+    the whole frame squashed; any other folder fine-tunes; a flag overrides."""
     config = TrainConfig(dataset=dataset).resolved()
     assert (config.backbone, config.epochs, config.probe_epochs) == (
         backbone,
         epochs,
         30,
+    )
+    assert (config.image_size, config.resize, config.shots) == (
+        image_size,
+        "squash",
+        None if dataset.endswith("my_products") else 10,
     )
     assert TrainConfig(dataset=dataset, backbone="frozen").resolved().epochs == 30
 
