@@ -6,7 +6,8 @@
 #    two-stage baseline none@34, unified and the stage screen's best unified
 #    configuration (unified@3), seeds 0-2: does the map size alone matter?
 # 3. the 128 px resize screen (run_resize.sh SIZES=128);
-# 4. throughput of each configuration beside none at 128 and 224 px (CPU).
+# 4. throughput of each configuration beside none at 128 and 224 px (CPU);
+# 5. the 128 px recipe, squash: lp-ft 6/2 against lp-ft 10/1, seeds 0-1.
 # Finished runs are reused.
 set -e
 cd "$(dirname "$0")/../.."
@@ -23,3 +24,5 @@ python benchmarks/reproduce.py --protocol=frozen --image_size=224 \
 SIZES=128 RESULTS=$R benchmarks/results/run_resize.sh
 python benchmarks/throughput.py --attention=none,unified,none@34,unified@3,unified@34,cbam@3,se@3,unified+cg@3 \
     --image_sizes=128,224 --output=$R/throughput_stages_cpu.json >> $R/logs/throughput_stages_cpu.log 2>&1
+SIZES=128 CELLS_128="lp-ft:6:2:0,1 lp-ft:10:1:0,1" RESIZE=squash RESULTS=$R \
+    benchmarks/results/run_recipes.sh

@@ -5,7 +5,8 @@
 # and finetune 6/2, seeds 0-2; at 224 px, where a fine-tuning epoch costs
 # ~3x, lp-ft 6/2 on seeds 0-2 and finetune 6/2 on seeds 0-1 (lp-ft beat
 # finetune by 2.4 +- 0.4 test points at 128 px, 3 of 3 seeds; 10 epochs are
-# tried at 224 only if they win at 128). SIZES: "224", "128" or "224 128".
+# tried at 224 only if they win at 128). SIZES: "224", "128" or "224 128";
+# CELLS_128 / CELLS_224 replace a size's candidates.
 # Finished runs are reused; every cell also scores test (reported, never
 # used to choose).
 set -e
@@ -17,7 +18,7 @@ R=${RESULTS:-benchmarks/results}/recipes
 mkdir -p $R/logs
 for size in ${SIZES:-224 128}; do
   ds=stanford_cars_fewshot
-  cells="lp-ft:6:2:0,1,2 lp-ft:10:1:0,1,2 finetune:6:2:0,1,2"
+  cells=${CELLS_128:-"lp-ft:6:2:0,1,2 lp-ft:10:1:0,1,2 finetune:6:2:0,1,2"}
   if [ $size = 224 ]; then
     ds=stanford_cars_fewshot_224
     cells=${CELLS_224:-"lp-ft:6:2:0,1,2 finetune:6:2:0,1"}
