@@ -5,8 +5,8 @@
 # 2. tin100_fewshot at 224 px (64x64 photos upsampled), frozen: none, the
 #    two-stage baseline none@34, unified and the stage screen's best unified
 #    configuration (unified@3), seeds 0-2: does the map size alone matter?
-# 3. the 128 px resize screen (run_resize.sh SIZES=128);
-# 4. throughput of each configuration beside none at 128 and 224 px (CPU);
+# 3. throughput of each configuration beside none at 128 and 224 px (CPU);
+# 4. the 128 px resize screen (run_resize.sh SIZES=128);
 # 5. the 128 px recipe, squash: lp-ft 6/2 against lp-ft 10/1, seeds 0-1.
 # Finished runs are reused.
 set -e
@@ -15,14 +15,16 @@ export KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3
 W=../shared/weights/resnet18_tin100
 R=${RESULTS:-benchmarks/results}
 mkdir -p $R/logs
-python benchmarks/pointing.py --out=$R/pointing_224 --weights=$W \
+# (the CPU budget: stage 4 and 3 of each module, the gate on stage 3, 2 seeds)
+python benchmarks/pointing.py --out=$R/pointing_224 --weights=$W --seeds=0,1 \
+    --variants=none,unified,unified@3,unified@34,cbam,cbam@3,se@3,unified+cg@3 \
     >> $R/logs/pointing_224.log 2>&1
 python benchmarks/reproduce.py --protocol=frozen --image_size=224 \
     --dataset=folder:../shared/data/tin100_fewshot --weights=$W \
     --variants=none,none@34,unified,unified@3 --seeds=0,1,2 \
     --out=$R/stages/tin100_fewshot_224_frozen >> $R/logs/tin100_fewshot_224_frozen.log 2>&1
-SIZES=128 RESULTS=$R benchmarks/results/run_resize.sh
 python benchmarks/throughput.py --attention=none,unified,none@34,unified@3,unified@34,cbam@3,se@3,unified+cg@3 \
     --image_sizes=128,224 --output=$R/throughput_stages_cpu.json >> $R/logs/throughput_stages_cpu.log 2>&1
+SIZES=128 RESULTS=$R benchmarks/results/run_resize.sh
 SIZES=128 CELLS_128="lp-ft:6:2:0,1 lp-ft:10:1:0,1" RESIZE=squash RESULTS=$R \
     benchmarks/results/run_recipes.sh
