@@ -469,6 +469,7 @@ def test_jax_auto_without_a_cluster_is_one_line(tmp_path):
     assert_one_error_line(result.stderr, "--coordinator_address=auto found no cluster")
 
 
+@pytest.mark.large  # two workers (~35 s on a shared CPU)
 def test_a_worker_that_fails_before_training_stops_the_chief(tmp_path):
     """Worker 1 cannot create its image cache (a host-local failure): it
     says so, and the chief, waiting for it, says it lost worker 1."""
@@ -496,6 +497,7 @@ def test_a_worker_that_fails_before_training_stops_the_chief(tmp_path):
         )
 
 
+@pytest.mark.large  # two workers (~35 s on a shared CPU)
 def test_a_worker_with_other_flags_is_refused_by_all(tmp_path):
     ports = free_ports(2)
     run_dir = tmp_path / "run"

@@ -661,6 +661,7 @@ def test_class_weight_balanced_weighs_rare_classes_up(tmp_path):
         phases.class_weights("balanced", data)
 
 
+@pytest.mark.large  # a train.py run (~80 s on a shared CPU)
 def test_init_from_starts_from_a_finished_run(shapes_run, tmp_path):
     shapes_run = shapes_run.path
     # train.py in a process of its own (see the class-weight test).
@@ -679,6 +680,12 @@ def test_init_from_starts_from_a_finished_run(shapes_run, tmp_path):
     # weights, the loss is lower.
     started = read_history(str(tmp_path / "run"))["loss"][0]
     assert started < read_history(str(shapes_run))["loss"][0] - 0.2
+
+
+def test_init_from_another_size_classes_or_architecture_is_refused(
+    shapes_run, tmp_path
+):
+    shapes_run = shapes_run.path
     from keras_attn.models import build_classifier
 
     labels = runs.read_labels(str(shapes_run))
