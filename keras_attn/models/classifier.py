@@ -247,7 +247,9 @@ def attention_model(model: keras.Model) -> keras.Model:
     activation = keras.ops.mean(keras.ops.abs(features), axis=-1)  # (B, s, s)
     low = keras.ops.min(activation, axis=(1, 2), keepdims=True)
     high = keras.ops.max(activation, axis=(1, 2), keepdims=True)
-    activation = (activation - low) / (high - low + 1e-6)
+    # Clipped: XLA (JAX) may fuse the subtraction so that the minimum lands
+    # a rounding error below 0.
+    activation = keras.ops.clip((activation - low) / (high - low + 1e-6), 0.0, 1.0)
     return keras.Model(model.inputs, [model.outputs[0], activation])
 
 
