@@ -5,7 +5,7 @@
 # frozen backbone (the maps are cached), seeds 0-4, chosen on val. `none@34`
 # is the two-stage head without attention (the baseline of @3 and @34).
 # RESIZE: the --resize val chose (run_resize.sh). Finished runs are reused.
-# (This session ran every cell but unified+cg@34, cut for CPU time.)
+# (The committed results have every cell but unified+cg@34, cut for CPU time.)
 set -e
 cd "$(dirname "$0")/../.."
 export KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3
