@@ -820,3 +820,15 @@ def remove_worker_dirs() -> None:
     """Removes this worker's private folders (`worker_dir`)."""
     for folder in _joined.pop("dirs", []):
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` localhost ports free now: workers of a local cluster (tests,
+    benchmarks) take them."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports

@@ -16,7 +16,6 @@ worker killed mid-epoch followed by the same commands resuming.
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from conftest import REPO, WEIGHTS, require
 
 from keras_attn import distribute, input_pipeline, runs, workers
 from keras_attn.train_config import TrainConfig
+from keras_attn.workers import free_ports
 
 HAS_JAX = importlib.util.find_spec("jax") is not None
 needs_jax = pytest.mark.skipif(not HAS_JAX, reason="jax is not installed")
@@ -46,16 +46,6 @@ TINY = dict(
     dropout=0.0,
 )
 TINY_FLAGS = [f"--{k}={v}" for k, v in TINY.items()]
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def tf_config(ports: list[int], index: int) -> str:
