@@ -33,14 +33,13 @@ second run; model input = stored size. Prints a table and writes
 
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import textwrap
 
 from absl import app, flags
-from measure import measure
+from measure import machine, measure
 
 from keras_attn import io_utils, runs
 from keras_attn.train_config import BACKBONE_MODES
@@ -266,8 +265,7 @@ def main(argv):
         rows.append(bench_folder(name, path, env, work))
     report = {
         "image_size": FLAGS.image_size,
-        "machine": f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs",
+        "machine": machine(),
         "rows": rows,
         "targets": {
             "train_peak_rss_gb": RSS_TARGET_GB,

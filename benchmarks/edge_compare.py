@@ -18,7 +18,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import json  # noqa: E402
 import platform  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -26,6 +25,7 @@ from absl import app, flags  # noqa: E402
 
 from keras_attn import edge, io_utils  # noqa: E402
 from keras_attn.cli import run_main  # noqa: E402
+from keras_attn.export.report import read_report  # noqa: E402
 
 flags.DEFINE_list("runs", None, "label=RUN_FOLDER,... (the first is the baseline).")
 flags.DEFINE_list("kinds", ["fp32", "int8"], "Exported files to compare.")
@@ -54,8 +54,7 @@ def report_accuracy(run: str, kind: str) -> dict:
     path = os.path.join(run, "export", "report.json")
     if not os.path.exists(path):
         return {}
-    with open(path) as f:
-        report = json.load(f)
+    report = read_report(path)
     entry = report.get("tflite", {}).get(kind, {})
     out = {k: entry[k] for k in ("accuracy", "top1_agreement") if k in entry}
     if "keras" in report:

@@ -1,6 +1,8 @@
 """Whole-process wall time and peak memory of a command, for the benchmarks."""
 
+import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -48,3 +50,31 @@ def measure(argv: list[str], env: dict, cwd: str = REPO) -> dict:
         "peak_rss_gb": round(maxrss_kb / 2**20, 3),
         "output": output,
     }
+
+
+# What a train.py run's metrics.json says that the benchmarks tabulate.
+RUN_METRICS = (
+    "train_seconds",
+    "train_images_per_second",
+    "test_accuracy",
+    "epochs",
+    "parameters",
+)
+
+
+def measure_train(argv: list[str], env: dict, run_dir: str) -> dict:
+    """`measure` of a train.py command writing `run_dir`: wall seconds, peak
+    RSS and the run's own `RUN_METRICS`, one row of a benchmark's table."""
+    result = measure(argv, env)
+    with open(os.path.join(run_dir, "metrics.json")) as fh:
+        metrics = json.load(fh)
+    return {
+        "seconds": result["seconds"],
+        "peak_rss_gb": result["peak_rss_gb"],
+        **{key: metrics.get(key) for key in RUN_METRICS},
+    }
+
+
+def machine() -> str:
+    """The CPU and core count, as the benchmarks' JSON records them."""
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"

@@ -25,15 +25,13 @@ val and test, writing the run folder); peak RSS is the kernel's accounting
 issue-11 target: `frozen` <= 0.2x) and writes `--out` (JSON).
 """
 
-import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
 
 from absl import app, flags
-from measure import REPO, measure
+from measure import REPO, machine, measure_train
 
 from keras_attn import io_utils
 
@@ -96,28 +94,16 @@ def main(argv):
         if mode == "frozen":  # images decoded, maps to compute
             shutil.rmtree(os.path.join(cache, "features"), ignore_errors=True)
         run_dir = os.path.join(work, "runs", mode)
-        result = measure(train_command(mode, run_dir), env)
-        with open(os.path.join(run_dir, "metrics.json")) as fh:
-            metrics = json.load(fh)
-        rows.append(
-            {
-                "mode": mode,
-                "seconds": result["seconds"],
-                "peak_rss_gb": result["peak_rss_gb"],
-                "train_seconds": metrics.get("train_seconds"),
-                "test_accuracy": metrics.get("test_accuracy"),
-                "epochs": metrics.get("epochs"),
-            }
-        )
-        print(f"{mode}: {result['seconds']:.0f} s", flush=True)
+        row = measure_train(train_command(mode, run_dir), env, run_dir)
+        rows.append({"mode": mode, **row})
+        print(f"{mode}: {row['seconds']:.0f} s", flush=True)
     print(table(rows))
     out = f.out or os.path.join(REPO, "benchmarks", "results", "modes_bench.json")
     report = {
         "dataset": f.dataset,
         "weights": f.weights,
         "attention": f.attention,
-        "machine": f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores",
+        "machine": machine(),
         "rows": rows,
     }
     io_utils.write_json(out, report)

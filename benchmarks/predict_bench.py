@@ -34,7 +34,6 @@ grows with the number of files. Prints a table and writes `--out` (JSON).
 
 import csv
 import os
-import platform
 import re
 import shutil
 import signal
@@ -44,7 +43,7 @@ import tempfile
 import time
 
 from absl import app, flags
-from measure import measure
+from measure import machine, measure
 
 from keras_attn import io_utils, predict_lib
 
@@ -300,8 +299,7 @@ def main(argv):
         + " ".join(f"--{k}={v}" for k, v in _flag_values().items()),
         "model": model,
         "model_bytes": os.path.getsize(model),
-        "machine": f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs",
+        "machine": machine(),
         "load_average_at_start": [round(x, 2) for x in load],
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "sources": [os.path.relpath(s, REPO) for s in SOURCES],

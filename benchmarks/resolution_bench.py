@@ -12,14 +12,12 @@ whole-process wall seconds and peak RSS (`measure.py`). Prints each run's ratio 
 first row (128 px, the first variant) and writes --out (JSON).
 """
 
-import json
 import os
-import platform
 import sys
 import tempfile
 
 from absl import app, flags
-from measure import REPO, measure
+from measure import REPO, machine, measure, measure_train
 
 from keras_attn import io_utils, reproduce_lib
 
@@ -91,23 +89,11 @@ def main(argv):
             short = ["--epochs=1", "--probe_epochs=1"]
             measure(train_command(size, dataset, variant, warm) + short, env)
             run_dir = os.path.join(work, "runs", f"{size}-{variant}")
-            result = measure(train_command(size, dataset, variant, run_dir), env)
-            with open(os.path.join(run_dir, "metrics.json")) as fh:
-                metrics = json.load(fh)
-            rows.append(
-                {
-                    "image_size": size,
-                    "variant": variant,
-                    "seconds": result["seconds"],
-                    "peak_rss_gb": result["peak_rss_gb"],
-                    "train_seconds": metrics.get("train_seconds"),
-                    "train_images_per_second": metrics.get("train_images_per_second"),
-                    "test_accuracy": metrics.get("test_accuracy"),
-                    "epochs": metrics.get("epochs"),
-                    "parameters": metrics.get("parameters"),
-                }
+            row = measure_train(
+                train_command(size, dataset, variant, run_dir), env, run_dir
             )
-            print(f"{size} px {variant}: {result['seconds']:.0f} s", flush=True)
+            rows.append({"image_size": size, "variant": variant, **row})
+            print(f"{size} px {variant}: {row['seconds']:.0f} s", flush=True)
     print(table(rows))
     out = f.out or os.path.join(REPO, "benchmarks", "results", "resolution_bench.json")
     io_utils.write_json(
@@ -116,8 +102,7 @@ def main(argv):
             "datasets": datasets,
             "weights": f.weights,
             "train_flags": list(f.train_flags),
-            "machine": f"{platform.processor() or platform.machine()}, "
-            f"{os.cpu_count()} cores",
+            "machine": machine(),
             "rows": rows,
         },
     )

@@ -4,6 +4,8 @@
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -31,6 +33,26 @@ def require(path: str) -> str:
     if not os.path.exists(path):
         pytest.skip(f"{path} is absent (it lives in ../shared beside the repo)")
     return path
+
+
+def run_script(*args, timeout=300, env=None, **env_extra):
+    """Runs `python *args` in the repository as a user would, output captured.
+
+    The environment is this process's with TensorFlow quiet and the debug
+    tracebacks off (the one-line error messages are what is tested), or
+    `env` as given; `env_extra` is added on top.
+    """
+    if env is None:
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        env.pop("KERAS_ATTN_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=REPO,
+        env=dict(env, **env_extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def pytest_addoption(parser):

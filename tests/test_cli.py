@@ -2,22 +2,9 @@
 
 import getpass
 import os
-import subprocess
-import sys
 
 import pytest
-from conftest import REPO
-
-
-def run_python(*args, env=None, timeout=300):
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=REPO,
-        env=env if env is not None else dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from conftest import REPO, run_script
 
 
 def test_import_keras_attn_is_quiet():
@@ -30,7 +17,7 @@ def test_import_keras_attn_is_quiet():
         "tf.constant(1.0) + 1.0  # initialises the devices (the cuInit line)\n"
         "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
     )
-    result = run_python("-c", code, env=env)
+    result = run_script("-c", code, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stderr == ""
     assert result.stdout.strip() == "3"
@@ -55,7 +42,7 @@ def test_the_test_session_removes_its_cache(tmp_path):
     env = dict(os.environ, TMPDIR=str(temp), PYTHONPATH=REPO)
     env.pop("KERAS_ATTN_CACHE")
     test = "tests/test_folder.py::test_folder_skips_corrupt_and_truncated_files"
-    result = run_python("-m", "pytest", "-q", "-p", "no:cacheprovider", test, env=env)
+    result = run_script("-m", "pytest", "-q", "-p", "no:cacheprovider", test, env=env)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "1 passed" in result.stdout
     left = os.listdir(temp)
@@ -64,7 +51,7 @@ def test_the_test_session_removes_its_cache(tmp_path):
 
 
 def test_train_help_exits_0_and_shows_the_recipe_defaults():
-    result = run_python("train.py", "--help")
+    result = run_script("train.py", "--help")
     assert result.returncode == 0, result.stderr[-2000:]
     usage = " ".join(result.stdout.split())  # absl wraps the help text
     # The docstring's example keeps its continuation backslash.
@@ -105,7 +92,7 @@ def test_recipe_defaults_are_described_per_dataset():
 )
 def test_bad_flags_are_one_error_line_and_status_2(script, args):
     env = dict(os.environ, PYTHONPATH=REPO)
-    result = run_python(*script, *args, env=env)
+    result = run_script(*script, *args, env=env)
     assert result.returncode == 2, result.stderr[-2000:]
     (line,) = result.stderr.strip().splitlines()
     flag = args[0].split("=")[0]
@@ -127,7 +114,7 @@ def test_bad_flags_are_one_error_line_and_status_2(script, args):
 )
 def test_bad_stage_flags_are_one_line(tmp_path, args, message):
     env = dict(os.environ, PYTHONPATH=REPO)
-    result = run_python("train.py", *args, f"--run_dir={tmp_path}/run", env=env)
+    result = run_script("train.py", *args, f"--run_dir={tmp_path}/run", env=env)
     assert result.returncode == 2, result.stderr[-2000:]
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and message in line, line

@@ -10,13 +10,11 @@ test_export.py evaluates a real trained run.
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import run_script
 from PIL import Image
 
 from keras_attn import edge, evaluate_lib, metrics
@@ -26,15 +24,7 @@ SIZE = 32
 
 
 def _evaluate(*args, timeout=120):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, "evaluate.py", *map(str, args)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    return run_script("evaluate.py", *args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

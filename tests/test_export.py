@@ -14,13 +14,11 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
-from conftest import REPO, TIN100, WEIGHTS, require
+from conftest import TIN100, WEIGHTS, require, run_script
 from PIL import Image
 
 import keras_attn
@@ -41,15 +39,7 @@ QUANTIZATIONS = export.QUANTIZATIONS
 
 
 def _script(*args, timeout=600):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    return run_script(*args, timeout=timeout, KERAS_BACKEND="tensorflow")
 
 
 def test_export_refuses_a_run_folder_given_without_its_flag(tmp_path):

@@ -16,7 +16,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, run_script
 from PIL import Image
 
 from keras_attn import edge, export, predict_lib
@@ -28,15 +28,7 @@ SIZE = 32
 
 
 def _predict(*args, timeout=120):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, "predict.py", *map(str, args)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    return run_script("predict.py", *args, timeout=timeout)
 
 
 def _tops(stdout: str) -> dict[str, list[tuple[str, float]]]:

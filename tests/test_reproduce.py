@@ -9,12 +9,10 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import WEIGHTS, require
+from conftest import REPO, WEIGHTS, require, run_script
 
 from keras_attn import reproduce_lib, results_report
 from keras_attn.layers import BRANCHES
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_parse_variant_covers_peers_and_ablations():
@@ -112,15 +110,7 @@ def test_markdown_table_has_every_variant_and_difference():
 
 
 def _cli(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, os.path.join(REPO, "benchmarks", "reproduce.py"), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=120,
-    )
+    return run_script(os.path.join("benchmarks", "reproduce.py"), *args, timeout=120)
 
 
 def test_cli_bad_input_is_one_line(tmp_path):

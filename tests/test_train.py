@@ -13,7 +13,7 @@ import types
 import keras
 import numpy as np
 import pytest
-from conftest import REPO, TIN100, WEIGHTS, require
+from conftest import TIN100, WEIGHTS, require, run_script
 
 import keras_attn
 from keras_attn import checkpoints, phases, runs, train_lib
@@ -349,16 +349,7 @@ def test_bad_settings_are_refused_before_training(
 
 
 def run_train(*args, timeout=300):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    env.pop("KERAS_ATTN_DEBUG", None)
-    return subprocess.run(
-        [sys.executable, "train.py", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_script("train.py", *args, timeout=timeout)
 
 
 @pytest.mark.parametrize(

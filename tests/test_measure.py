@@ -1,0 +1,43 @@
+"""benchmarks/measure.py: the whole-process wall time and peak memory every
+benchmark's table is built from."""
+
+import os
+import sys
+
+import pytest
+from conftest import REPO
+
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+import measure  # noqa: E402
+
+# Holds ~300 MB for a moment, then writes a run folder's metrics.json.
+_FAKE_RUN = """
+import json, os, sys
+block = bytearray(300 * 2**20)
+os.makedirs(sys.argv[1], exist_ok=True)
+with open(os.path.join(sys.argv[1], "metrics.json"), "w") as f:
+    json.dump({"test_accuracy": 0.25, "epochs": 3, "parameters": 7}, f)
+"""
+
+
+def test_measure_train_reads_the_child_peak_and_its_metrics(tmp_path):
+    run_dir = str(tmp_path / "run")
+    # This process's own peak is larger than the child's (pytest + TensorFlow
+    # imports elsewhere in the session); the launcher must not report it.
+    ballast = bytearray(600 * 2**20)
+    row = measure.measure_train(
+        [sys.executable, "-c", _FAKE_RUN, run_dir], dict(os.environ), run_dir
+    )
+    del ballast
+    assert 0.29 < row["peak_rss_gb"] < 0.5
+    assert row["seconds"] > 0
+    assert row["test_accuracy"] == 0.25 and row["epochs"] == 3
+    assert row["parameters"] == 7 and row["train_seconds"] is None
+    assert set(row) == {"seconds", "peak_rss_gb", *measure.RUN_METRICS}
+
+
+def test_a_failing_command_raises_with_its_output(tmp_path):
+    code = "import sys; print('no data here'); sys.exit(3)"
+    with pytest.raises(RuntimeError, match="no data here"):
+        measure.measure([sys.executable, "-c", code], dict(os.environ))
+    assert measure.machine().endswith(f"{os.cpu_count()} cores")
