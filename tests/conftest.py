@@ -55,6 +55,20 @@ def run_script(*args, timeout=300, env=None, **env_extra):
     )
 
 
+def run_scripts(commands, timeout=300, **env_extra):
+    """`run_script` of each command (a list of arguments), two at a time: the
+    error-path cases spend their time starting Python and TensorFlow, one
+    core each, and the test waits either way. Results in command order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [
+            pool.submit(run_script, *args, timeout=timeout, **env_extra)
+            for args in commands
+        ]
+        return [future.result() for future in futures]
+
+
 def pytest_addoption(parser):
     parser.addoption("--run_large", action="store_true", help="run tests marked large")
 

@@ -3,8 +3,7 @@
 import getpass
 import os
 
-import pytest
-from conftest import REPO, run_script
+from conftest import REPO, run_script, run_scripts
 
 
 def test_import_keras_attn_is_quiet():
@@ -79,43 +78,43 @@ def test_recipe_defaults_are_described_per_dataset():
     assert shots == "10 (shapes, folder: every image)"
 
 
-@pytest.mark.parametrize(
-    "script, args",
-    [
-        (["train.py"], ["--resize=x"]),
-        (["export.py"], ["--int8_io=int4"]),
-        (["evaluate.py"], ["--batch_size=x"]),
-        (["predict.py"], ["--resize=x", "model.keras", "a.jpg"]),
-        (["benchmarks/reproduce.py"], ["--protocol=bogus"]),
-        (["-m", "keras_attn.visualize"], ["--count=x"]),
-    ],
-)
-def test_bad_flags_are_one_error_line_and_status_2(script, args):
-    env = dict(os.environ, PYTHONPATH=REPO)
-    result = run_script(*script, *args, env=env)
-    assert result.returncode == 2, result.stderr[-2000:]
-    (line,) = result.stderr.strip().splitlines()
-    flag = args[0].split("=")[0]
-    assert line.startswith(f"error: flag {flag}="), line
-    assert line.endswith("(see --help)")
+BAD_FLAGS = [
+    (["train.py"], ["--resize=x"]),
+    (["export.py"], ["--int8_io=int4"]),
+    (["evaluate.py"], ["--batch_size=x"]),
+    (["predict.py"], ["--resize=x", "model.keras", "a.jpg"]),
+    (["benchmarks/reproduce.py"], ["--protocol=bogus"]),
+    (["-m", "keras_attn.visualize"], ["--count=x"]),
+]
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--attention_stages=5"], "--attention_stages must be 4 (the last stage)"),
-        (["--attention_stages=x"], "--attention_stages takes 4, 3 or 3,4"),
-        (
-            ["--attention=none", "--attention_stages=3"],
-            "no attention to put on stage 3",
-        ),
-        (["--attention=cbam", "--channel_gate"], "--channel_gate applies to"),
-    ],
-)
-def test_bad_stage_flags_are_one_line(tmp_path, args, message):
-    env = dict(os.environ, PYTHONPATH=REPO)
-    result = run_script("train.py", *args, f"--run_dir={tmp_path}/run", env=env)
-    assert result.returncode == 2, result.stderr[-2000:]
-    (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("error: ") and message in line, line
+def test_bad_flags_are_one_error_line_and_status_2():
+    results = run_scripts(
+        [[*script, *args] for script, args in BAD_FLAGS], PYTHONPATH=REPO
+    )
+    for (script, args), result in zip(BAD_FLAGS, results, strict=True):
+        assert result.returncode == 2, (script, result.stderr[-2000:])
+        (line,) = result.stderr.strip().splitlines()
+        flag = args[0].split("=")[0]
+        assert line.startswith(f"error: flag {flag}="), line
+        assert line.endswith("(see --help)")
+
+
+BAD_STAGE_FLAGS = [
+    (["--attention_stages=5"], "--attention_stages must be 4 (the last stage)"),
+    (["--attention_stages=x"], "--attention_stages takes 4, 3 or 3,4"),
+    (["--attention=none", "--attention_stages=3"], "no attention to put on stage 3"),
+    (["--attention=cbam", "--channel_gate"], "--channel_gate applies to"),
+]
+
+
+def test_bad_stage_flags_are_one_line(tmp_path):
+    run_dir = f"--run_dir={tmp_path}/run"
+    results = run_scripts(
+        [["train.py", *args, run_dir] for args, _ in BAD_STAGE_FLAGS], PYTHONPATH=REPO
+    )
+    for (args, message), result in zip(BAD_STAGE_FLAGS, results, strict=True):
+        assert result.returncode == 2, (args, result.stderr[-2000:])
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("error: ") and message in line, line
     assert not (tmp_path / "run").exists()

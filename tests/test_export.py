@@ -18,7 +18,7 @@ import shutil
 import keras
 import numpy as np
 import pytest
-from conftest import TIN100, WEIGHTS, require, run_script
+from conftest import TIN100, WEIGHTS, require, run_script, run_scripts
 from PIL import Image
 
 import keras_attn
@@ -389,13 +389,18 @@ def test_failed_check_writes_nothing_and_names_the_check(
 
 
 def test_export_cli_errors_are_one_line(tmp_path):
-    for args, message in (
+    cases = (
         ([f"--run={tmp_path / 'nope'}"], "No run folder"),
         ([f"--run={tmp_path}"], "has no model.keras"),
         ([f"--run={tmp_path}", "--quantize=fp64"], "--quantize=fp64"),
         ([f"--runs_root={tmp_path}"], "No trained run"),
-    ):
-        result = _script("export.py", *args, timeout=120)
+    )
+    results = run_scripts(
+        [["export.py", *args] for args, _ in cases],
+        timeout=120,
+        KERAS_BACKEND="tensorflow",
+    )
+    for (args, message), result in zip(cases, results, strict=True):
         assert result.returncode == 2, (args, result.stderr)
         errors = [
             line for line in result.stderr.splitlines() if line.startswith("error:")
@@ -495,11 +500,11 @@ def test_damaged_model_keras_is_named_damaged(exported, tmp_path):
     (copy / "model.keras").write_bytes(content[: len(content) // 2])
     image = tmp_path / "x.png"
     Image.new("RGB", (64, 64)).save(image)
-    for args in (
+    commands = (
         ("export.py", f"--run={copy}"),
         ("predict.py", str(copy / "model.keras"), str(image)),
-    ):
-        result = _script(*args, timeout=120)
+    )
+    for result in run_scripts(commands, timeout=120, KERAS_BACKEND="tensorflow"):
         assert result.returncode == 2, result.stderr
         errors = [x for x in result.stderr.splitlines() if x.startswith("error:")]
         assert len(errors) == 1, result.stderr

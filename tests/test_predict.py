@@ -16,7 +16,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import REPO, run_script
+from conftest import REPO, run_script, run_scripts
 from PIL import Image
 
 from keras_attn import edge, export, predict_lib
@@ -29,6 +29,11 @@ SIZE = 32
 
 def _predict(*args, timeout=120):
     return run_script("predict.py", *args, timeout=timeout)
+
+
+def _predict_all(cases, timeout=120):
+    """`_predict` of each argument tuple, two processes at a time."""
+    return run_scripts([("predict.py", *args) for args in cases], timeout=timeout)
 
 
 def _tops(stdout: str) -> dict[str, list[tuple[str, float]]]:
@@ -204,17 +209,21 @@ def test_bad_inputs_fail_with_one_line(exported, images, tmp_path):
         ((model, images["rgb.png"], f"--labels={tmp_path / 'x.txt'}"), "No labels"),
         ((model,), "Usage"),
     )
-    for args, message in cases:
-        assert message in _one_line_error(_predict(*args)), args
+    results = _predict_all([args for args, _ in cases])
+    for (args, message), result in zip(cases, results, strict=True):
+        assert message in _one_line_error(result), args
 
 
 def test_bad_images_are_skipped_and_the_rest_printed(exported, images, tmp_path):
     model = exported / "model_fp32.tflite"
-    for bad, message in (
+    cases = (
         (images["broken.jpg"], "Cannot read"),
         (tmp_path / "missing.jpg", "No image file"),
-    ):
-        result = _predict(model, images["rgb.png"], bad, images["gray.png"])
+    )
+    results = _predict_all(
+        [(model, images["rgb.png"], bad, images["gray.png"]) for bad, _ in cases]
+    )
+    for (_, message), result in zip(cases, results, strict=True):
         # Exit status 1: some images failed; each failure is one line.
         assert message in _one_line_error(result, returncode=1)
         assert list(_tops(result.stdout)) == [images["rgb.png"], images["gray.png"]]
@@ -271,13 +280,15 @@ def test_many_image_bad_inputs_are_one_line(exported, tmp_path):
     image = tmp_path / "x.png"
     Image.new("RGB", (8, 8)).save(image)
     (tmp_path / "a_file").write_text("x")
-    for args, message in (
+    cases = (
         ((model, tmp_path / "empty"), "No images found under"),
         ((model, str(tmp_path / "none*.jpg")), "No files match"),
         ((model, image, f"--csv={tmp_path / 'a_file' / 'out.csv'}"), "does not exist"),
         ((model, image, f"--csv={tmp_path}"), "is a folder"),
-    ):
-        assert message in _one_line_error(_predict(*args)), args
+    )
+    results = _predict_all([args for args, _ in cases])
+    for (args, message), result in zip(cases, results, strict=True):
+        assert message in _one_line_error(result), args
 
 
 # ------------------------------------------------- many images, CSV, shards
@@ -336,13 +347,15 @@ def test_error_lines_are_not_glued_to_the_progress_bar(exported, tmp_path):
 
 def test_bad_counts_and_shards_are_one_line_errors(exported, images):
     model, image = exported / "model_fp32.tflite", images["rgb.png"]
-    for args, message in (
+    cases = (
         (("--batch_size=0",), "--batch_size must be >= 1. Received: --batch_size=0"),
         (("--batch_size=-1",), "--batch_size must be >= 1"),
         (("--benchmark", "--runs=0"), "--runs must be >= 1"),
         (("--shard=x",), "--shard=x is not INDEX/COUNT"),
-    ):
-        assert message in _one_line_error(_predict(model, image, *args)), args
+    )
+    results = _predict_all([(model, image, *args) for args, _ in cases])
+    for (args, message), result in zip(cases, results, strict=True):
+        assert message in _one_line_error(result), args
     # The same messages, from the library (no subprocess each).
     for spec, message in (
         ("3/2", "the index is 0-based, so it must be below the count (0/2 ... 1/2)"),
@@ -377,11 +390,15 @@ def test_shards_are_disjoint_and_cover_every_file_once(exported, tmp_path):
         ]
     # Two processes, two CSVs: concatenated, one row per file.
     rows = []
-    for i in range(2):
-        out = tmp_path / f"shard{i}.csv"
-        result = _predict(
-            exported / "model_fp32.tflite", folder, f"--csv={out}", f"--shard={i}/2"
-        )
+    model = exported / "model_fp32.tflite"
+    outs = [tmp_path / f"shard{i}.csv" for i in range(2)]
+    results = _predict_all(
+        [
+            (model, folder, f"--csv={out}", f"--shard={i}/2")
+            for i, out in enumerate(outs)
+        ]
+    )
+    for i, (out, result) in enumerate(zip(outs, results, strict=True)):
         assert result.returncode == 0, result.stderr
         assert f"Shard {i}/2: " in result.stdout
         rows += [r["path"] for r in _rows(out)]
@@ -422,14 +439,16 @@ def test_a_csv_of_another_model_or_other_flags_is_refused(exported, images, tmp_
     first = _predict(exported / "model_fp32.tflite", image, f"--csv={out}")
     assert first.returncode == 0, first.stderr
     before = out.read_bytes()
-    error = _one_line_error(
-        _predict(exported / "model_int8.tflite", image, f"--csv={out}")
+    other_model, other_flags = _predict_all(
+        [
+            (exported / "model_int8.tflite", image, f"--csv={out}"),
+            (exported / "model_fp32.tflite", image, f"--csv={out}", "--top_k=2"),
+        ]
     )
+    error = _one_line_error(other_model)
     assert "holds predictions of another model" in error
     assert "model_fp32.tflite" in error and "model_int8.tflite" in error
-    error = _one_line_error(
-        _predict(exported / "model_fp32.tflite", image, f"--csv={out}", "--top_k=2")
-    )
+    error = _one_line_error(other_flags)
     assert "was written with --top_k=3 (this run: --top_k=2)" in error
     assert out.read_bytes() == before  # refused, untouched
     # Rows with no record of their model (an older CSV, another tool's).

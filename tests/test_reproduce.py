@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO, WEIGHTS, require, run_script
+from conftest import REPO, WEIGHTS, require, run_scripts
 
 from keras_attn import reproduce_lib, results_report
 from keras_attn.layers import BRANCHES
@@ -109,27 +109,25 @@ def test_markdown_table_has_every_variant_and_difference():
     assert "0.530" in text  # GMACs = FLOPs / 2
 
 
-def _cli(*args):
-    return run_script(os.path.join("benchmarks", "reproduce.py"), *args, timeout=120)
-
-
 def test_cli_bad_input_is_one_line(tmp_path):
-    result = _cli(
-        "--dataset=shapes",
-        "--weights=none",
-        f"--out={tmp_path}",
-        "--variants=none,unified-no_colour",
+    script = os.path.join("benchmarks", "reproduce.py")
+    result, fast, unexpected = run_scripts(
+        [
+            [script, "--dataset=shapes", "--weights=none", f"--out={tmp_path}"]
+            + ["--variants=none,unified-no_colour"],
+            [script, "--dataset=shapes", f"--out={tmp_path}", "--learning_rates=fast"],
+            [script, "folder:/data", f"--out={tmp_path}"],
+        ],
+        timeout=120,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: Unknown variant 'unified-no_colour'")
     assert "Traceback" not in result.stderr
-    result = _cli("--dataset=shapes", f"--out={tmp_path}", "--learning_rates=fast")
-    assert result.returncode == 2
-    assert "--weights is required" in result.stderr or "learning_rates" in result.stderr
-    result = _cli("folder:/data", f"--out={tmp_path}")
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (
+    assert fast.returncode == 2
+    assert "--weights is required" in fast.stderr or "learning_rates" in fast.stderr
+    assert unexpected.returncode == 2
+    assert unexpected.stderr.strip().splitlines()[-1] == (
         "error: Unexpected arguments: folder:/data; every setting is a flag, "
         "e.g. --dataset=folder:PATH."
     )

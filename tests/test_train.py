@@ -13,7 +13,7 @@ import types
 import keras
 import numpy as np
 import pytest
-from conftest import TIN100, WEIGHTS, require, run_script
+from conftest import TIN100, WEIGHTS, require, run_script, run_scripts
 
 import keras_attn
 from keras_attn import checkpoints, phases, runs, train_lib
@@ -352,20 +352,19 @@ def run_train(*args, timeout=300):
     return run_script("train.py", *args, timeout=timeout)
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--dataset=imagenet21k"], "imagenet21k"),
-        (["--dataset=folder:/no/such/folder"], "/no/such/folder"),
-        (["--weights=/no/such/weights"], "does not exist"),
-        (["--image_size=96"], "too small"),
-        (["--dataset=folder:{tiny}", "--shots=5"], "--shots=5"),
-        (["--branches="], "--branches= is not valid: give a non-empty subset"),
-        (["--learning_rate=nan"], "--learning_rate must be a finite number"),
-        (["folder:{tiny}"], "Unexpected arguments: folder:"),
-    ],
-)
-def test_train_script_bad_input_is_one_line(tmp_path, args, message):
+BAD_INPUT = [
+    (["--dataset=imagenet21k"], "imagenet21k"),
+    (["--dataset=folder:/no/such/folder"], "/no/such/folder"),
+    (["--weights=/no/such/weights"], "does not exist"),
+    (["--image_size=96"], "too small"),
+    (["--dataset=folder:{tiny}", "--shots=5"], "--shots=5"),
+    (["--branches="], "--branches= is not valid: give a non-empty subset"),
+    (["--learning_rate=nan"], "--learning_rate must be a finite number"),
+    (["folder:{tiny}"], "Unexpected arguments: folder:"),
+]
+
+
+def test_train_script_bad_input_is_one_line(tmp_path):
     from PIL import Image
 
     tiny = tmp_path / "tiny"
@@ -373,23 +372,30 @@ def test_train_script_bad_input_is_one_line(tmp_path, args, message):
         (tiny / name).mkdir(parents=True)
         for i in range(3):
             Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(tiny / name / f"{i}.png")
-    args = [a.format(tiny=tiny) for a in args]
-    result = run_train(*args, f"--run_dir={tmp_path / 'run'}", "--epochs=1")
-    assert result.returncode == 2, result.stderr[-2000:]
-    # The error is all the user sees: no TensorFlow start-up log before it.
-    (error,) = result.stderr.strip().splitlines()
-    assert error.startswith("error:") and message in error, result.stderr[-2000:]
-    # A run that fails on its input leaves no run folder behind.
-    assert not (tmp_path / "run").exists()
+    commands = [
+        ["train.py", *[a.format(tiny=tiny) for a in args], "--epochs=1"]
+        + [f"--run_dir={tmp_path / f'run{i}'}"]
+        for i, (args, _) in enumerate(BAD_INPUT)
+    ]
+    for i, ((args, message), result) in enumerate(
+        zip(BAD_INPUT, run_scripts(commands), strict=True)
+    ):
+        assert result.returncode == 2, (args, result.stderr[-2000:])
+        # The error is all the user sees: no TensorFlow start-up log before it.
+        (error,) = result.stderr.strip().splitlines()
+        assert error.startswith("error:") and message in error, result.stderr[-2000:]
+        # A run that fails on its input leaves no run folder behind.
+        assert not (tmp_path / f"run{i}").exists()
 
 
 def test_run_dir_that_cannot_be_a_run_folder(tmp_path, monkeypatch):
     (tmp_path / "a_file").write_text("x")
-    for run_dir, message in (
+    cases = (
         (tmp_path / "a_file", "is a file, not a folder"),
         (tmp_path / "a_file" / "run", "Cannot create --run_dir=.*a_file is a file"),
-    ):
-        result = run_train(f"--run_dir={run_dir}", "--epochs=1")
+    )
+    commands = [["train.py", f"--run_dir={d}", "--epochs=1"] for d, _ in cases]
+    for (_, message), result in zip(cases, run_scripts(commands), strict=True):
         assert result.returncode == 2, result.stderr[-2000:]
         (error,) = result.stderr.strip().splitlines()
         assert re.search(message, error), error
@@ -400,17 +406,21 @@ def test_run_dir_that_cannot_be_a_run_folder(tmp_path, monkeypatch):
 
 
 def test_train_script_unknown_attention_flag(tmp_path):
-    result = run_train("--attention=transformer", f"--run_dir={tmp_path}")
+    result, unknown = run_scripts(
+        [
+            ["train.py", "--attention=transformer", f"--run_dir={tmp_path}"],
+            ["train.py", "--epoch=3", f"--run_dir={tmp_path}"],
+        ]
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "error: flag --attention=transformer: value should be one of "
         "<none|unified|se|cbam|eca> (see --help)"
     )
-    result = run_train("--epoch=3", f"--run_dir={tmp_path}")
-    assert result.returncode == 2
-    assert result.stderr.strip().startswith(
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().startswith(
         "error: Unknown command line flag 'epoch'"
-    ), result.stderr
+    ), unknown.stderr
 
 
 @pytest.mark.large  # 1,000 real images, 100 classes: about a minute alone
