@@ -592,6 +592,7 @@ def test_every_file_is_scored_on_the_kept_photos_as_clients_call_it(exported):
         assert tflite_metadata.read_resize(content) == "squash"
 
 
+@pytest.mark.large  # a training and an export: 17 s
 def test_stage3_attention_with_the_channel_gate_exports_builtin_and_runs_in_mediapipe():
     """Attention on stages 3 and 4 (keras-hub's pyramid) with the channel-gate
     extension: fp32 matches Keras, int8 is all builtin, MediaPipe runs it."""

@@ -244,6 +244,7 @@ def _assert_same_history(a, b):
         np.testing.assert_allclose(a[key], b[key], rtol=1e-6, err_msg=key)
 
 
+@pytest.mark.large  # 34 s
 def test_resumed_run_trains_like_an_uninterrupted_one(
     shapes_run, tmp_path, monkeypatch
 ):
@@ -627,6 +628,7 @@ def test_best_epoch_reads_the_phase_history(tmp_path):
     )
 
 
+@pytest.mark.large  # two trainings: 17 s
 def test_class_weight_balanced_weighs_rare_classes_up(tmp_path):
     from PIL import Image
 
