@@ -134,6 +134,14 @@ class WindowTimer(keras.callbacks.Callback):
         self._mark(batch, keras.tree.flatten(logs["outputs"])[0])
 
 
+def attended_maps(variant: str, image_size: int) -> str:
+    """The feature maps a variant's head reads, e.g. `14x14+7x7` for `@34` at
+    224 px: stage 4 has the backbone's stride, stage 3 half of it."""
+    stages = reproduce_lib.split_variant(variant)[1]
+    sides = [image_size // (BACKBONE_STRIDE >> (4 - stage)) for stage in stages]
+    return "+".join(f"{side}x{side}" for side in sides)
+
+
 def build_model(variant: str, image_size: int) -> keras.Model:
     """The classifier for square `image_size` inputs (no resize inside).
 
@@ -268,7 +276,7 @@ def measure_size(
             {
                 "attention": attention,
                 "image_size": image_size,
-                "feature_map": image_size // BACKBONE_STRIDE,
+                "feature_maps": attended_maps(attention, image_size),
                 "parameters": int(model.count_params()),
                 "jit_compile": bool(train_model.jit_compile),
                 "train_images_per_second": statistics.median(train),
@@ -353,14 +361,13 @@ def table(results: list[dict], targets: list[dict], context: dict) -> str:
         f"{'on' if context['jit_compile'] else 'off'}, feed {context['feed']}, "
         f"augment {context['augment']}",
         "",
-        "| attention | px | map | train img/s | train time x none "
+        "| attention | px | maps | train img/s | train time x none "
         "| inference img/s | inference time x none |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
-        size = r["feature_map"]
         lines.append(
-            f"| {r['attention']} | {r['image_size']} | {size}x{size} "
+            f"| {r['attention']} | {r['image_size']} | {r['feature_maps']} "
             f"| {r['train_images_per_second']:,.1f} "
             f"| {r.get('train_time_vs_none', float('nan')):.3f} "
             f"| {r['infer_images_per_second']:,.1f} "
