@@ -1,5 +1,5 @@
-"""benchmarks/measure.py: the whole-process wall time and peak memory every
-benchmark's table is built from."""
+"""The benchmarks' shared parts: measure.py (the whole-process wall time and
+peak memory every table is built from) and the labels of their tables."""
 
 import os
 import sys
@@ -9,6 +9,7 @@ from conftest import REPO
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 import measure  # noqa: E402
+import throughput  # noqa: E402
 
 # Holds ~300 MB for a moment, then writes a run folder's metrics.json.
 _FAKE_RUN = """
@@ -41,3 +42,10 @@ def test_a_failing_command_raises_with_its_output(tmp_path):
     with pytest.raises(RuntimeError, match="no data here"):
         measure.measure([sys.executable, "-c", code], dict(os.environ))
     assert measure.machine().endswith(f"{os.cpu_count()} cores")
+
+
+def test_throughput_names_the_maps_each_head_reads():
+    assert throughput.attended_maps("none", 224) == "7x7"
+    assert throughput.attended_maps("unified@3", 224) == "14x14"
+    assert throughput.attended_maps("cbam@34", 224) == "14x14+7x7"
+    assert throughput.attended_maps("unified+cg@34", 128) == "8x8+4x4"
