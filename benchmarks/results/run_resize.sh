@@ -1,9 +1,9 @@
 #!/bin/bash
 # Stanford Cars: which --resize, chosen on val (issues 18, 19). The frozen
-# backbone (cheap: the maps are cached), `none` and `unified`, seeds 0-2,
-# at 128 px (stanford_cars_fewshot) and 224 px (stanford_cars_fewshot_224),
-# every resize mode. Finished runs are reused. Then
-# benchmarks/recipe_report.py puts the cells in one table.
+# backbone (cheap: the maps are cached), `none` and `unified` (VARIANTS),
+# seeds 0-2, at 128 px (stanford_cars_fewshot) and 224 px
+# (stanford_cars_fewshot_224), every resize mode. Finished runs are reused.
+# Then benchmarks/screen_report.py puts the cells in one table.
 set -e
 cd "$(dirname "$0")/../.."
 export KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3
@@ -15,7 +15,7 @@ for size in ${SIZES:-224 128}; do
   for resize in crop squash pad; do
     python benchmarks/reproduce.py --protocol=frozen --image_size=$size \
         --resize=$resize --dataset=folder:../shared/data/$ds --weights=$W \
-        --variants=none,unified --seeds=0,1,2 \
+        --variants=${VARIANTS:-none,unified} --seeds=0,1,2 \
         --out=$R/${ds}_frozen_$resize >> $R/logs/${ds}_frozen_$resize.log 2>&1
   done
 done
