@@ -130,7 +130,7 @@ def test_resuming_with_another_backbone_mode_is_refused(tmp_path):
     "dataset, backbone, epochs, image_size",
     [
         ("folder:/data/tin100_fewshot/", "lp-ft", 12, 128),
-        ("folder:/data/stanford_cars_fewshot", "lp-ft", 6, 128),
+        ("folder:/data/stanford_cars_fewshot", "lp-ft", 10, 128),
         ("folder:../shared/data/stanford_cars_fewshot_224", "lp-ft", 6, 224),
         ("folder:/data/my_products", "finetune", 30, 128),
     ],
