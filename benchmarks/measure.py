@@ -1,12 +1,13 @@
 """Whole-process wall time and peak memory of a command, for the benchmarks."""
 
-import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
 import time
+
+from keras_attn import runs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -66,8 +67,7 @@ def measure_train(argv: list[str], env: dict, run_dir: str) -> dict:
     """`measure` of a train.py command writing `run_dir`: wall seconds, peak
     RSS and the run's own `RUN_METRICS`, one row of a benchmark's table."""
     result = measure(argv, env)
-    with open(os.path.join(run_dir, "metrics.json")) as fh:
-        metrics = json.load(fh)
+    metrics = runs.read_metrics(run_dir)
     return {
         "seconds": result["seconds"],
         "peak_rss_gb": result["peak_rss_gb"],

@@ -136,9 +136,9 @@ class WindowTimer(keras.callbacks.Callback):
 
 def attended_maps(variant: str, image_size: int) -> str:
     """The feature maps a variant's head reads, e.g. `14x14+7x7` for `@34` at
-    224 px: stage 4 has the backbone's stride, stage 3 half of it."""
+    224 px (the classifier's own stage strides)."""
     stages = reproduce_lib.split_variant(variant)[1]
-    sides = [image_size // (BACKBONE_STRIDE >> (4 - stage)) for stage in stages]
+    sides = [-(-image_size // classifier.STAGE_STRIDES[stage]) for stage in stages]
     return "+".join(f"{side}x{side}" for side in sides)
 
 
