@@ -127,26 +127,27 @@ def test_resuming_with_another_backbone_mode_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "dataset, backbone, epochs, image_size",
+    "dataset, backbone, epochs, warmup_epochs, image_size",
     [
-        ("folder:/data/tin100_fewshot/", "lp-ft", 12, 128),
-        ("folder:/data/stanford_cars_fewshot", "lp-ft", 10, 128),
-        ("folder:../shared/data/stanford_cars_fewshot_224", "lp-ft", 6, 224),
-        ("folder:/data/my_products", "finetune", 30, 128),
+        ("folder:/data/tin100_fewshot/", "lp-ft", 12, 2, 128),
+        ("folder:/data/stanford_cars_fewshot", "lp-ft", 10, 1, 128),
+        ("folder:../shared/data/stanford_cars_fewshot_224", "lp-ft", 10, 1, 224),
+        ("folder:/data/my_products", "finetune", 30, 2, 128),
     ],
 )
 def test_recipes_choose_the_backbone_mode_per_folder(
-    dataset, backbone, epochs, image_size
+    dataset, backbone, epochs, warmup_epochs, image_size
 ):
     """The benchmark folders' recipes use lp-ft (chosen on val, see
     benchmarks/RESULTS.md), the 224 px Stanford Cars folder at 224 px with
     the whole frame squashed; any other folder fine-tunes; a flag overrides."""
     config = TrainConfig(dataset=dataset).resolved()
-    assert (config.backbone, config.epochs, config.probe_epochs) == (
-        backbone,
-        epochs,
-        30,
-    )
+    assert (
+        config.backbone,
+        config.epochs,
+        config.warmup_epochs,
+        config.probe_epochs,
+    ) == (backbone, epochs, warmup_epochs, 30)
     assert (config.image_size, config.resize, config.shots) == (
         image_size,
         "squash",
