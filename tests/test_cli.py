@@ -60,7 +60,10 @@ def test_train_help_exits_0_and_shows_the_recipe_defaults():
         "Default: the recipe's: 128 (stanford_cars, "
         "folder:stanford_cars_fewshot_224: 224)" in usage
     )
-    assert "Default: the recipe's: 2 (shapes, folder:stanford_cars_fewshot: 1)" in usage
+    assert (
+        "Default: the recipe's: 2 (shapes, folder:stanford_cars_fewshot, "
+        "folder:stanford_cars_fewshot_224: 1)" in usage
+    )
     for text in ("auto |", "hf://timm/resnet18.a1_in1k", "kaggle://"):
         assert text in usage  # --weights
     assert "<none|flip|crop|default|paper>" in usage  # --augment
