@@ -76,8 +76,8 @@ RECIPES = {
     # The same photos at 224 px (a 7x7 stage-4 map, 14x14 on stage 3): the
     # whole frame squashed (val: 13.0 vs crop 9.8, pad 9.1, frozen, 3 seeds),
     # lp-ft with 10 fine-tuning epochs, 1 of warm-up, after the 30-epoch
-    # probe (val 30.8 on seed 0 against 24.3 for 6/2 and 15.9 for finetune
-    # 6/2; benchmarks/RESULTS.md).
+    # probe (val 30.5 against 23.6 for 6/2, 2 seeds, and 15.9 for finetune
+    # 6/2 on one; benchmarks/RESULTS.md).
     "folder:stanford_cars_fewshot_224": Recipe(
         image_size=224,
         epochs=10,
