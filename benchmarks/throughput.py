@@ -136,9 +136,9 @@ class WindowTimer(keras.callbacks.Callback):
 
 def attended_maps(variant: str, image_size: int) -> str:
     """The feature maps a variant's head reads, e.g. `14x14+7x7` for `@34` at
-    224 px (the classifier's own stage strides)."""
+    224 px (the classifier's own map sizes)."""
     stages = reproduce_lib.split_variant(variant)[1]
-    sides = [-(-image_size // classifier.STAGE_STRIDES[stage]) for stage in stages]
+    sides = [classifier.stage_map_side(image_size, stage) for stage in stages]
     return "+".join(f"{side}x{side}" for side in sides)
 
 

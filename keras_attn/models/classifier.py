@@ -47,6 +47,12 @@ STAGE_STRIDES = {3: 16, 4: 32}
 STAGE_CHOICES = ((4,), (3,), (3, 4))
 
 
+def stage_map_side(image_size: int, stage: int) -> int:
+    """Side of a stage's feature map: the backbone's stride-2 layers pad
+    "same", so an odd side rounds up (ceil division)."""
+    return -(-image_size // STAGE_STRIDES[stage])
+
+
 def check_stages(stages, attention: str) -> tuple[int, ...]:
     """`stages` as a sorted tuple, or a one-line ValueError naming the fix."""
     try:
@@ -142,7 +148,7 @@ def _check_map_sizes(image_size, attention, attention_kwargs, stages) -> None:
     if layer is None:
         return
     for stage in stages:
-        side = -(-image_size // STAGE_STRIDES[stage])
+        side = stage_map_side(image_size, stage)
         if side < layer.min_feature_size:
             raise ValueError(
                 f"--attention={attention} on stage {stage} needs a map of at "
