@@ -7,18 +7,11 @@
 # for all, then seed 1, ...), so that a cut-short run still leaves pairs.
 # Runs go to the recipe's own folder: its `none` runs are the recipe screen's.
 # Finished runs are reused, an interrupted one resumes from its backup.
+# Each step is one run_recipes.sh cell (same folder, log and command).
 set -e
 cd "$(dirname "$0")/../.."
-export KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3
-VARIANTS=${VARIANTS:-none,unified@3}
-W=../shared/weights/resnet18_tin100
-R=${RESULTS:-benchmarks/results}/recipes
-EPOCHS=${EPOCHS:-6} WARMUP=${WARMUP:-2}
-name=stanford_cars_fewshot_224_lp-ft_e${EPOCHS}_w${WARMUP}_squash
-mkdir -p $R/logs
 for seeds in ${SEED_STEPS:-0 0,1 0,1,2}; do
-  python benchmarks/reproduce.py --protocol=lp-ft --image_size=224 \
-      --resize=squash --epochs=$EPOCHS --warmup_epochs=$WARMUP \
-      --dataset=folder:../shared/data/stanford_cars_fewshot_224 --weights=$W \
-      --variants=$VARIANTS --seeds=$seeds --out=$R/$name >> $R/logs/$name.log 2>&1
+  SIZES=224 RESIZE=squash VARIANTS=${VARIANTS:-none,unified@3} \
+      CELLS_224="lp-ft:${EPOCHS:-6}:${WARMUP:-2}:$seeds" \
+      benchmarks/results/run_recipes.sh
 done

@@ -6,7 +6,8 @@
 # ~3x, lp-ft 6/2 on seeds 0-2 and finetune 6/2 on seeds 0-1 (lp-ft beat
 # finetune by 2.4 +- 0.4 test points at 128 px, 3 of 3 seeds; 10 epochs are
 # tried at 224 only if they win at 128). SIZES: "224", "128" or "224 128";
-# CELLS_128 / CELLS_224 replace a size's candidates.
+# CELLS_128 / CELLS_224 replace a size's candidates; VARIANTS (default
+# `none`) runs other variants in the same cells (run_grid224.sh).
 # Finished runs are reused; every cell also scores test (reported, never
 # used to choose).
 set -e
@@ -28,7 +29,7 @@ for size in ${SIZES:-224 128}; do
     name=${ds}_${mode}_e${epochs}_w${warmup}_$RESIZE
     python benchmarks/reproduce.py --protocol=$mode --image_size=$size \
         --resize=$RESIZE --epochs=$epochs --warmup_epochs=$warmup \
-        --dataset=folder:../shared/data/$ds --weights=$W --variants=none \
+        --dataset=folder:../shared/data/$ds --weights=$W --variants=${VARIANTS:-none} \
         --seeds=$seeds --out=$R/$name >> $R/logs/$name.log 2>&1
   done
 done
