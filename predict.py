@@ -37,7 +37,7 @@ from keras_attn.cli import import_tensorflow_quietly, parse_flags, run_main  # n
 import_tensorflow_quietly()
 
 from keras_attn import edge, predict_lib  # noqa: E402
-from keras_attn.data.images import LEGACY_RESIZE, RESIZE_MODES  # noqa: E402
+from keras_attn.images import LEGACY_RESIZE, RESIZE_MODES  # noqa: E402
 
 flags.DEFINE_string("labels", None, "labels.txt (default: the one beside MODEL).")
 flags.DEFINE_integer("top_k", 5, "How many labels to print per image.")

@@ -35,7 +35,7 @@ import_tensorflow_quietly()
 
 from keras_attn import train_lib, workers  # noqa: E402
 from keras_attn.data.augment import AUGMENT_RECIPES  # noqa: E402
-from keras_attn.data.images import RESIZE_MODES  # noqa: E402
+from keras_attn.images import RESIZE_MODES  # noqa: E402
 from keras_attn.layers import ATTENTION_NAMES, BRANCHES  # noqa: E402
 from keras_attn.recipes import describe_default  # noqa: E402
 

@@ -12,7 +12,8 @@ import json
 import os
 import sys
 
-from keras_attn import io_utils, modes_report
+from keras_attn import modes_report
+from keras_attn.utils import atomic_io
 
 DATASETS = ("tin100_fewshot", "stanford_cars_fewshot")
 
@@ -30,8 +31,8 @@ def main(results_dir: str) -> None:
     rows = modes_report.summarise(cells)
     table = modes_report.markdown(rows)
     print(table)
-    io_utils.write_json(os.path.join(results_dir, "backbone_modes.json"), rows)
-    io_utils.write_text(os.path.join(results_dir, "backbone_modes.md"), table)
+    atomic_io.write_json(os.path.join(results_dir, "backbone_modes.json"), rows)
+    atomic_io.write_text(os.path.join(results_dir, "backbone_modes.md"), table)
 
 
 if __name__ == "__main__":

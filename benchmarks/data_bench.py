@@ -41,8 +41,9 @@ import textwrap
 from absl import app, flags
 from measure import machine, measure
 
-from keras_attn import io_utils, runs
+from keras_attn import runs
 from keras_attn.train_config import BACKBONE_MODES
+from keras_attn.utils import atomic_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCE = os.path.join(REPO, "..", "shared", "data", "stanford_cars_fullres")
@@ -118,7 +119,8 @@ def build_folders(work: str, names: list[str], many: int) -> dict[str, str]:
 OURS = textwrap.dedent(
     """
     import json, sys
-    from keras_attn.data import images, load_dataset
+    from keras_attn.data import load_dataset
+    from keras_attn import images
     decoded = []
     real = images.load_image
     images.load_image = lambda *a, **k: decoded.append(1) or real(*a, **k)
@@ -274,7 +276,7 @@ def main(argv):
         },
     }
     print(table(rows))
-    io_utils.write_json(FLAGS.out, report)
+    atomic_io.write_json(FLAGS.out, report)
     print(f"Wrote {FLAGS.out}")
 
 

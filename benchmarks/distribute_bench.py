@@ -33,7 +33,7 @@ import time
 
 from absl import app, flags
 
-from keras_attn import io_utils
+from keras_attn.utils import atomic_io
 from keras_attn.workers import free_ports
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -211,7 +211,7 @@ def main(argv):
         "note": "2 workers share this machine's cores with each other: a "
         "functional check of multi-worker training, not a speed-up.",
     }
-    io_utils.write_json(FLAGS.out, result)
+    atomic_io.write_json(FLAGS.out, result)
     print(f"wrote {FLAGS.out}")
 
 

@@ -23,9 +23,10 @@ import platform  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from keras_attn import edge, io_utils  # noqa: E402
+from keras_attn import edge  # noqa: E402
 from keras_attn.cli import run_main  # noqa: E402
 from keras_attn.export.report import read_report  # noqa: E402
+from keras_attn.utils import atomic_io  # noqa: E402
 
 flags.DEFINE_list("runs", None, "label=RUN_FOLDER,... (the first is the baseline).")
 flags.DEFINE_list("kinds", ["fp32", "int8"], "Exported files to compare.")
@@ -109,7 +110,7 @@ def main(argv):
             f"| {r.get('keras_accuracy', '-')} |"
         )
     if FLAGS.out:
-        io_utils.write_json(
+        atomic_io.write_json(
             FLAGS.out,
             {
                 "threads": FLAGS.threads,

@@ -19,8 +19,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from keras_attn import edge, export, io_utils, runs  # noqa: E402
+from keras_attn import edge, export, runs  # noqa: E402
 from keras_attn.cli import run_main  # noqa: E402
+from keras_attn.utils import atomic_io  # noqa: E402
 
 flags.DEFINE_string("run", None, "Run folder.", required=True)
 flags.DEFINE_list("calibration", ["100", "400"], "Calibration images to try.")
@@ -85,7 +86,7 @@ def main(argv):
     top1 = result["keras_top1_probability_median"]
     gap = result["keras_top2_margin_median"]
     print(f"Keras: median top-1 probability {top1:.4f}, median top-2 margin {gap:.4f}")
-    io_utils.write_json(
+    atomic_io.write_json(
         FLAGS.out or os.path.join(FLAGS.run, "int8_agreement.json"), result
     )
 

@@ -33,7 +33,7 @@ import tempfile
 from absl import app, flags
 from measure import REPO, machine, measure_train
 
-from keras_attn import io_utils
+from keras_attn.utils import atomic_io
 
 MODES = ("frozen-cold", "frozen", "frozen-warm", "finetune", "lp-ft")
 
@@ -106,7 +106,7 @@ def main(argv):
         "machine": machine(),
         "rows": rows,
     }
-    io_utils.write_json(out, report)
+    atomic_io.write_json(out, report)
     print(f"Wrote {out}")
 
 

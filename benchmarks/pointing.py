@@ -20,8 +20,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
-from keras_attn import io_utils, localisation, reproduce_lib  # noqa: E402
+from keras_attn import localisation, reproduce_lib  # noqa: E402
 from keras_attn.cli import refuse_arguments, run_main  # noqa: E402
+from keras_attn.utils import atomic_io  # noqa: E402
 
 flags.DEFINE_string("out", None, "Output folder.")
 flags.DEFINE_string(
@@ -149,9 +150,9 @@ def main(argv):
         name: [{k: v for k, v in s.items() if k != "variability"} for s in runs]
         for name, runs in scores.items()
     }
-    io_utils.write_json(os.path.join(FLAGS.out, "pointing.json"), results)
+    atomic_io.write_json(os.path.join(FLAGS.out, "pointing.json"), results)
     text = markdown(results)
-    io_utils.write_text(os.path.join(FLAGS.out, "pointing.md"), text)
+    atomic_io.write_text(os.path.join(FLAGS.out, "pointing.md"), text)
     plot_variability(results, scores, os.path.join(FLAGS.out, "variability.png"))
     print(text)
 

@@ -45,7 +45,8 @@ import time
 from absl import app, flags
 from measure import machine, measure
 
-from keras_attn import io_utils, predict_lib
+from keras_attn import predict_lib
+from keras_attn.utils import atomic_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(REPO, "..", "shared")
@@ -307,7 +308,7 @@ def main(argv):
         "passed": all(r["check"]["one_row_per_file"] for r in rows if "check" in r),
     }
     print(table(rows))
-    io_utils.write_json(FLAGS.out, report)
+    atomic_io.write_json(FLAGS.out, report)
     print(f"Wrote {FLAGS.out}")
     if not report["passed"]:
         raise SystemExit("error: a CSV does not hold exactly one row per file.")

@@ -19,7 +19,8 @@ import tempfile
 from absl import app, flags
 from measure import REPO, machine, measure, measure_train
 
-from keras_attn import io_utils, reproduce_lib
+from keras_attn import reproduce_lib
+from keras_attn.utils import atomic_io
 
 flags.DEFINE_string(
     "datasets", None, "size=dataset,... (train.py --dataset per size).", required=True
@@ -96,7 +97,7 @@ def main(argv):
             print(f"{size} px {variant}: {row['seconds']:.0f} s", flush=True)
     print(table(rows))
     out = f.out or os.path.join(REPO, "benchmarks", "results", "resolution_bench.json")
-    io_utils.write_json(
+    atomic_io.write_json(
         out,
         {
             "datasets": datasets,

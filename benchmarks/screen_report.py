@@ -18,8 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
-from keras_attn import io_utils, screen_report  # noqa: E402
+from keras_attn import screen_report  # noqa: E402
 from keras_attn.cli import refuse_arguments, run_main  # noqa: E402
+from keras_attn.utils import atomic_io  # noqa: E402
 
 flags.DEFINE_string("results", None, "label=folder,... (or one folder).")
 flags.DEFINE_string(
@@ -48,7 +49,7 @@ def main(argv):
     table = screen_report.rows(cells, baselines)
     print(screen_report.markdown(table))
     if FLAGS.out:
-        io_utils.write_json(FLAGS.out, table)
+        atomic_io.write_json(FLAGS.out, table)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ import tempfile  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from keras_attn import export, io_utils, runs  # noqa: E402
+from keras_attn import export, runs  # noqa: E402
 from keras_attn.cli import run_main  # noqa: E402
+from keras_attn.utils import atomic_io  # noqa: E402
 
 flags.DEFINE_string("run", None, "Run folder (default: the newest one under runs/).")
 flags.DEFINE_string("output", None, "JSON file (default RUN/tflite_bench.json).")
@@ -103,7 +104,7 @@ def main(argv):
         mark = "met" if row["met"] else "MISSED"
         print(f"{row['target']:<44} {row['value']:>7.3f}  (<= {row['limit']})  {mark}")
     output = FLAGS.output or os.path.join(run_dir, "tflite_bench.json")
-    io_utils.write_json(output, results)
+    atomic_io.write_json(output, results)
     print(f"\nWrote {output}")
 
 

@@ -47,7 +47,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from keras_attn import devices, reproduce_lib  # noqa: E402
+from keras_attn import reproduce_lib  # noqa: E402
 from keras_attn.cli import run_main  # noqa: E402
 from keras_attn.data.augment import (  # noqa: E402
     AUGMENT_RECIPES,
@@ -60,6 +60,7 @@ from keras_attn.models.backbone import (  # noqa: E402
     MIN_IMAGE_SIZE,
     load_backbone,
 )
+from keras_attn.utils import devices  # noqa: E402
 
 NUM_CLASSES = 100
 # Distinct device-resident batches the timed steps cycle through.

@@ -10,7 +10,6 @@ always the previous complete one or the new complete one.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -18,8 +17,9 @@ import shutil
 import keras
 import numpy as np
 
-from keras_attn import io_utils
-from keras_attn.cli import UserError
+from keras_attn import saving
+from keras_attn.errors import UserError
+from keras_attn.utils import atomic_io
 
 STATE = "state.json"
 
@@ -101,11 +101,11 @@ class BackupAndRestore(keras.callbacks.Callback):
         weights = f"epoch-{epoch + 1:04d}.weights.h5"
         path = os.path.join(self.backup_dir, weights)
         try:
-            check_space(self.model, self.backup_dir)
-            with io_utils.atomic_path(path, suffix=".weights.h5") as tmp:
+            saving.check_space(self.model, self.backup_dir)
+            with atomic_io.atomic_path(path, suffix=".weights.h5") as tmp:
                 self.model.save_weights(tmp)
             seeds = [np.asarray(v.numpy()).tolist() for v in _seed_states(self.model)]
-            io_utils.write_json(
+            atomic_io.write_json(
                 os.path.join(self.backup_dir, STATE),
                 {"epoch": epoch + 1, "weights": weights, "seed_states": seeds},
             )
@@ -131,28 +131,6 @@ class BackupAndRestore(keras.callbacks.Callback):
     @staticmethod
     def remove(backup_dir: str) -> None:
         shutil.rmtree(backup_dir, ignore_errors=True)
-
-
-# What an HDF5 weights file takes beyond the variables' bytes.
-SPARE_BYTES = 16 * 2**20
-
-
-def check_space(model, folder: str) -> None:
-    """Raises ENOSPC (an OSError) before writing `model`'s weights (and its
-    optimizer's) to `folder` when they cannot fit: h5py, asked to write to a
-    full disk, can crash the whole process instead of raising."""
-    variables = list(model.variables)
-    if getattr(model, "optimizer", None) is not None:
-        variables += list(model.optimizer.variables)
-    need = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
-    os.makedirs(folder, exist_ok=True)
-    free = shutil.disk_usage(folder).free
-    if free < need + SPARE_BYTES:
-        raise OSError(
-            errno.ENOSPC,
-            f"{(need + SPARE_BYTES) / 2**20:.0f} MB needed, {free / 2**20:.0f} MB free",
-            folder,
-        )
 
 
 def _seed_states(model) -> list:
@@ -185,8 +163,8 @@ class BestWeights(keras.callbacks.Callback):
             return
         had_previous = os.path.exists(self.path)
         try:
-            check_space(self.model, os.path.dirname(self.path))
-            with io_utils.atomic_path(self.path, suffix=".weights.h5") as tmp:
+            saving.check_space(self.model, os.path.dirname(self.path))
+            with atomic_io.atomic_path(self.path, suffix=".weights.h5") as tmp:
                 self.model.save_weights(tmp)
         except OSError as e:
             kept = (

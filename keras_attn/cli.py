@@ -1,18 +1,24 @@
-"""Entry-script behaviour: bad input ends in one line, not a traceback."""
+"""Entry-script plumbing: absl flags, and bad input ends in one line, not a
+traceback. Only the scripts (and benchmarks) import this module; the library
+raises the classes in `keras_attn.errors`."""
 
-import contextlib
 import errno
 import functools
 import os
 import sys
 
+from keras_attn.errors import MissingDependencyError, UserError, first_line
+from keras_attn.utils.quiet_tf import import_tensorflow_quietly
 
-class MissingDependencyError(ImportError):
-    """An optional dependency is not installed; the message says what to install."""
-
-
-class UserError(Exception):
-    """Something the user can fix went wrong; the message says what to do."""
+__all__ = [
+    "MissingDependencyError",
+    "UserError",
+    "import_tensorflow_quietly",
+    "parse_flags",
+    "refuse_arguments",
+    "run_main",
+    "user_message",
+]
 
 
 # Errors that mean the user asked for something we cannot do; their message
@@ -26,13 +32,6 @@ USER_ERRORS = (
     UserError,
 )
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-# TF_CPP_MIN_LOG_LEVEL unless the user set one: TensorFlow's C++ log muted.
-QUIET_TF_LOG_LEVEL = "3"
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def user_message(error: BaseException) -> str | None:
@@ -45,11 +44,11 @@ def user_message(error: BaseException) -> str | None:
         )
     if isinstance(error, PermissionError):
         return (
-            f"Permission denied: {error.filename or _first_line(error)}; use a "
+            f"Permission denied: {error.filename or first_line(error)}; use a "
             "folder you can write, or fix its permissions."
         )
     if isinstance(error, USER_ERRORS):
-        return _first_line(error)
+        return first_line(error)
     return None
 
 
@@ -86,7 +85,7 @@ def parse_flags(argv: list[str]) -> list[str]:
             sys.exit(0)
         raise
     except flags.Error as e:
-        print(f"error: {_first_line(e)} (see --help)", file=sys.stderr)
+        print(f"error: {first_line(e)} (see --help)", file=sys.stderr)
         sys.exit(2)
 
 
@@ -108,41 +107,3 @@ def run_main(main):
             sys.exit(2)
 
     return wrapped
-
-
-@contextlib.contextmanager
-def _stderr_to_devnull():
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(devnull)
-        os.close(saved)
-
-
-def import_tensorflow_quietly() -> None:
-    """Imports TensorFlow, if installed, with its native start-up log muted.
-
-    TensorFlow's C++ runtime logs "Could not find cuda drivers", a `cuInit`
-    error on a machine without a GPU and the like, some of it before its
-    logging reads TF_CPP_MIN_LOG_LEVEL, so these lines would precede every
-    message, an error included. Unless the user set TF_CPP_MIN_LOG_LEVEL
-    (their value is kept), it defaults to 3 here (errors of TensorFlow's C++
-    runtime muted; Python exceptions still raise), for the scripts and for
-    `import keras_attn` alike. When the level asks for quiet (>= 1), the
-    import runs with file descriptor 2 pointed at /dev/null; Python errors
-    raised by the import still reach the user, after it.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_TF_LOG_LEVEL)
-    if "tensorflow" in sys.modules:
-        return
-    quiet = os.environ["TF_CPP_MIN_LOG_LEVEL"] not in ("", "0")
-    try:
-        with _stderr_to_devnull() if quiet else contextlib.nullcontext():
-            import tensorflow  # noqa: F401
-    except ImportError:
-        pass  # not installed (a JAX or PyTorch set-up): nothing to mute

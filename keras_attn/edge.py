@@ -29,12 +29,11 @@ import time
 
 import numpy as np
 
+from keras_attn import images as images_lib
 from keras_attn import runs
-from keras_attn.cli import MissingDependencyError
-from keras_attn.data import images as images_lib
-from keras_attn.tflite_ops import LITERT_HINT, producer_chain
+from keras_attn.errors import MissingDependencyError, first_line
+from keras_attn.tflite.graph import LITERT_HINT, TFLITE_IDENTIFIER, producer_chain
 
-TFLITE_IDENTIFIER = b"TFL3"
 LABELS_FILE = runs.LABELS
 
 
@@ -99,7 +98,7 @@ def training_resize(model_path: str) -> str | None:
                 return resize
             break
     if model_path.endswith(".tflite") and os.path.isfile(model_path):
-        from keras_attn import tflite_metadata
+        from keras_attn.tflite import metadata as tflite_metadata
 
         try:
             with open(model_path, "rb") as f:
@@ -316,10 +315,10 @@ def load_classifier(
     except ValueError as e:  # "The model is not a valid Flatbuffer buffer"
         raise ValueError(
             f"{path} is damaged or truncated ({len(content)} bytes; LiteRT: "
-            f"{_first_line(e)}); copy the whole file again or re-export it."
+            f"{first_line(e)}); copy the whole file again or re-export it."
         ) from None
     if labels is None:
-        from keras_attn.tflite_metadata import read_associated_files, read_metadata
+        from keras_attn.tflite.metadata import read_associated_files, read_metadata
 
         packed = read_associated_files(content).get(LABELS_FILE)
         if packed is None and LABELS_FILE.encode() in (read_metadata(content) or b""):
@@ -338,12 +337,7 @@ def load_classifier(
     try:
         return TFLiteClassifier(content, labels, num_threads)
     except RuntimeError as e:  # LiteRT's "failed to allocate", bad flatbuffer, ...
-        raise ValueError(f"LiteRT cannot run {path}: {_first_line(e)}") from e
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+        raise ValueError(f"LiteRT cannot run {path}: {first_line(e)}") from e
 
 
 def _check_labels(labels: list[str], num_classes: int) -> list[str]:

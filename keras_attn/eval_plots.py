@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_attn.metrics import most_confused
-from keras_attn.visualize import pyplot, save_figure
+from keras_attn.utils.plotting import pyplot, save_figure
 
 # Up to this many classes the whole matrix is drawn, with every label.
 FULL_MATRIX_CLASSES = 30

@@ -28,9 +28,10 @@ import os
 
 import numpy as np
 
-from keras_attn import edge, io_utils, metrics, runs
+from keras_attn import edge, metrics, runs
 from keras_attn.data import Split, load_dataset
 from keras_attn.data import folder as folder_lib
+from keras_attn.utils import atomic_io
 
 REPORT = "report.json"
 PER_CLASS = "per_class.csv"
@@ -179,7 +180,7 @@ def write_report(
         data={**data, "ids": split.ids.tolist()},
     )
     os.makedirs(out_dir, exist_ok=True)
-    with io_utils.atomic_path(os.path.join(out_dir, PER_CLASS)) as tmp:
+    with atomic_io.atomic_path(os.path.join(out_dir, PER_CLASS)) as tmp:
         with open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["class", "precision", "recall", "f1", "support"])
@@ -192,7 +193,7 @@ def write_report(
     report["errors_shown"] = eval_plots.plot_errors(
         split.images, split.labels, probs, class_names, os.path.join(out_dir, ERRORS)
     )
-    io_utils.write_json(os.path.join(out_dir, REPORT), report)
+    atomic_io.write_json(os.path.join(out_dir, REPORT), report)
     return report
 
 

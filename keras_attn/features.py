@@ -29,9 +29,9 @@ import os
 import keras
 import numpy as np
 
-from keras_attn import io_utils
 from keras_attn.data.cache import ImageRows, default_cache_dir
 from keras_attn.models import classifier
+from keras_attn.utils import atomic_io
 
 HEAD_LAYERS = (
     classifier.STAGE3_ATTENTION_NAME,
@@ -165,7 +165,7 @@ class FeatureCache:
             ],
             dtype="S40",
         )
-        with io_utils.file_lock(self.path):
+        with atomic_io.file_lock(self.path):
             self._rebuild_if_damaged()
             known = self._keys()
             row_of = {k: r for r, k in enumerate(known)}
@@ -173,7 +173,7 @@ class FeatureCache:
             if missing:
                 self._append(images, missing, flip, batch_size)
                 known = np.concatenate([known, keys[missing]])
-                with io_utils.atomic_path(self._index, suffix=".npy") as tmp:
+                with atomic_io.atomic_path(self._index, suffix=".npy") as tmp:
                     np.save(tmp, known)
                 row_of = {k: r for r, k in enumerate(known)}
         table = np.memmap(

@@ -40,7 +40,8 @@ import math
 import keras
 import numpy as np
 
-from keras_attn import devices, workers
+from keras_attn import workers
+from keras_attn.utils import devices
 
 # Largest split (uint8 bytes) that `on_device="auto"` copies to the accelerator.
 ON_DEVICE_MAX_BYTES = 2 * 1024**3

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import os
 
-from keras_attn import io_utils, runs
-from keras_attn.data.images import LEGACY_RESIZE
-from keras_attn.export.clients import contract
+from keras_attn import runs
+from keras_attn.images import LEGACY_RESIZE, contract
+from keras_attn.utils import atomic_io
 
 
 def _read(path: str) -> dict | None:
@@ -223,5 +223,5 @@ def card_text(run_dir: str) -> str:
 
 def write_model_card(run_dir: str) -> str:
     path = runs.path(run_dir, runs.MODEL_CARD)
-    io_utils.write_text(path, card_text(run_dir))
+    atomic_io.write_text(path, card_text(run_dir))
     return path

@@ -48,8 +48,9 @@ from collections.abc import Iterator
 import numpy as np
 from PIL import Image
 
-from keras_attn import edge, io_utils
-from keras_attn.data import images as images_lib
+from keras_attn import edge
+from keras_attn import images as images_lib
+from keras_attn.utils import atomic_io
 
 # Decoding threads: Pillow decodes and resizes without the GIL, so a few
 # threads keep up with the model on a small CPU and do not crowd a big one.
@@ -237,14 +238,6 @@ def csv_row(path: str, probs, error: str | None, labels: list[str], k: int) -> l
     return [*row, error or ""]
 
 
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def identity(
     model_path: str,
     labels: list[str],
@@ -256,7 +249,7 @@ def identity(
     return {
         "model": os.path.abspath(model_path),
         "model_bytes": os.path.getsize(model_path),
-        "model_sha256": file_sha256(model_path),
+        "model_sha256": atomic_io.sha256(model_path),
         "labels_sha256": hashlib.sha256("\n".join(labels).encode()).hexdigest(),
         "top_k": k,
         "resize": resize,
@@ -313,7 +306,7 @@ class ResultsCsv:
             self.cut = _cut_partial_line(path)
             self.done = self._read_done()
         if not self.done:  # new, empty, or only a header: start afresh
-            io_utils.write_json(self.sidecar, record)
+            atomic_io.write_json(self.sidecar, record)
             with open(path, "w", newline="", encoding="utf-8") as f:
                 csv.writer(f).writerow(self.header)
         self._file = open(path, "a", newline="", encoding="utf-8")

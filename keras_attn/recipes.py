@@ -7,7 +7,7 @@ section gives the command and the numbers it produced.
 import dataclasses
 import os
 
-from keras_attn.data.images import DEFAULT_RESIZE
+from keras_attn.images import DEFAULT_RESIZE
 
 
 @dataclasses.dataclass(frozen=True)

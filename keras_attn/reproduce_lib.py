@@ -27,13 +27,13 @@ import time
 import keras
 import numpy as np
 
-from keras_attn import io_utils
 from keras_attn import runs as runs_lib
 from keras_attn.layers import BRANCHES
 from keras_attn.models import classifier
 from keras_attn.models.classifier import check_stages
 from keras_attn.results_report import markdown_row, write_results
 from keras_attn.train_config import BACKBONE_MODES
+from keras_attn.utils import atomic_io
 
 PROTOCOLS = BACKBONE_MODES
 PEERS = ("none", "unified", "se", "cbam", "eca")
@@ -272,7 +272,7 @@ def run(config: ReproduceConfig) -> dict:
                 if not os.path.exists(runs_lib.path(run_dir, runs_lib.METRICS)):
                     start = time.time()
                     train_lib.train(_train_config(config, variant, lr, seed, run_dir))
-                    io_utils.write_json(
+                    atomic_io.write_json(
                         os.path.join(run_dir, "wall.json"),
                         {"seconds": round(time.time() - start, 1)},
                     )

@@ -10,7 +10,8 @@ import os
 
 import numpy as np
 
-from keras_attn import io_utils, visualize
+from keras_attn import visualize
+from keras_attn.utils import atomic_io
 
 
 def _pm(value, scale=100.0, digits=1) -> str:
@@ -117,8 +118,8 @@ def markdown(results: dict) -> str:
 
 
 def write_results(results: dict, out: str) -> None:
-    io_utils.write_json(os.path.join(out, "results.json"), results)
-    io_utils.write_text(os.path.join(out, "results.md"), markdown(results))
+    atomic_io.write_json(os.path.join(out, "results.json"), results)
+    atomic_io.write_text(os.path.join(out, "results.md"), markdown(results))
 
 
 def plot_results_curves(

@@ -46,8 +46,8 @@ import shutil
 
 import numpy as np
 
-from keras_attn import io_utils
 from keras_attn.data.splits import Split
+from keras_attn.utils import atomic_io
 
 MODEL = "model.keras"
 CONFIG = "config.json"
@@ -138,8 +138,8 @@ def remove_training_state(run_dir: str) -> None:
 def clean_temporary(folder: str) -> list[str]:
     """Removes what a killed writer left behind (`io_utils` temp files and
     folders); returns what it removed."""
-    leftovers = glob.glob(os.path.join(folder, io_utils.TEMP_PREFIX + "*"))
-    leftovers += glob.glob(os.path.join(folder, io_utils.OLD_PREFIX + "*"))
+    leftovers = glob.glob(os.path.join(folder, atomic_io.TEMP_PREFIX + "*"))
+    leftovers += glob.glob(os.path.join(folder, atomic_io.OLD_PREFIX + "*"))
     for leftover in leftovers:
         if os.path.isdir(leftover):
             shutil.rmtree(leftover, ignore_errors=True)
@@ -179,7 +179,7 @@ def require(run_dir: str, *names: str) -> None:
 
 
 def write_config(run_dir: str, config: dict) -> None:
-    io_utils.write_json(path(run_dir, CONFIG), config)
+    atomic_io.write_json(path(run_dir, CONFIG), config)
 
 
 def read_config(run_dir: str) -> dict:
@@ -188,7 +188,7 @@ def read_config(run_dir: str) -> dict:
 
 
 def write_labels(folder: str, names: list[str]) -> None:
-    io_utils.write_text(path(folder, LABELS), "\n".join(names) + "\n")
+    atomic_io.write_text(path(folder, LABELS), "\n".join(names) + "\n")
 
 
 def read_labels_file(labels_path: str) -> list[str]:
@@ -233,13 +233,13 @@ def drop_history(run_dir: str, first: int, last: int) -> None:
         if not first <= int(next(csv.reader([line]))[column]) < last
     ]
     if len(kept) < len(lines):
-        with io_utils.atomic_path(history_path) as tmp:
+        with atomic_io.atomic_path(history_path) as tmp:
             with open(tmp, "w", newline="") as f:
                 f.writelines(kept)
 
 
 def write_metrics(run_dir: str, metrics: dict) -> None:
-    io_utils.write_json(path(run_dir, METRICS), metrics)
+    atomic_io.write_json(path(run_dir, METRICS), metrics)
 
 
 def read_metrics(run_dir: str) -> dict:
@@ -325,7 +325,7 @@ def write_samples(run_dir: str, samples: Samples) -> None:
         )
         if split.boxes is not None:
             arrays[f"{name}_boxes"] = split.boxes
-    with io_utils.atomic_path(path(run_dir, SAMPLES), suffix=".npz") as tmp:
+    with atomic_io.atomic_path(path(run_dir, SAMPLES), suffix=".npz") as tmp:
         np.savez_compressed(tmp, **arrays)
 
 
@@ -375,7 +375,7 @@ def write_photos(
     folder is written under a temporary name and renamed, whole."""
     from PIL import Image, ImageOps
 
-    from keras_attn.data.images import to_rgb
+    from keras_attn.images import to_rgb
 
     labels = np.asarray(labels)
     if not len(sources):
@@ -383,7 +383,7 @@ def write_photos(
     keep = spread_over_classes(labels, count, np.random.default_rng(seed))
     folder = path(run_dir, PHOTOS_DIR)
     entries = []
-    with io_utils.atomic_dir(folder) as tmp:
+    with atomic_io.atomic_dir(folder) as tmp:
         for i in keep:
             try:
                 with Image.open(sources[i]) as img:
@@ -400,7 +400,7 @@ def write_photos(
             entries.append(
                 {"file": name, "label": int(labels[i]), "source": str(ids[i])}
             )
-        io_utils.write_json(
+        atomic_io.write_json(
             os.path.join(tmp, os.path.basename(PHOTOS_INDEX)), {"photos": entries}
         )
     return read_photos(run_dir)
@@ -442,7 +442,7 @@ class Run:
 
 def load_run(run_dir: str) -> Run:
     """Loads a finished run's model, config, labels and samples (no data needed)."""
-    from keras_attn import load_model
+    from keras_attn.saving import load_model
 
     require(run_dir, MODEL, CONFIG, LABELS, SAMPLES)
     labels = read_labels(run_dir)

@@ -15,7 +15,7 @@ import time
 
 from keras_attn import runs
 from keras_attn.data.augment import AUGMENT_RECIPES
-from keras_attn.data.images import RESIZE_MODES
+from keras_attn.images import RESIZE_MODES
 from keras_attn.layers import ATTENTION_NAMES, BRANCHES
 from keras_attn.models import backbone as backbone_lib
 from keras_attn.models.classifier import check_stages

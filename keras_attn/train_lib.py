@@ -31,17 +31,15 @@ import keras
 import numpy as np
 
 from keras_attn import (
-    devices,
     distribute,
     evaluate_lib,
-    io_utils,
     model_card,
     phases,
     runs,
+    saving,
     visualize,
     workers,
 )
-from keras_attn.checkpoints import check_space
 from keras_attn.data import Dataset, load_dataset
 from keras_attn.data.augment import build_augmenter, with_augmentation
 from keras_attn.data.folder import class_difference
@@ -55,6 +53,7 @@ from keras_attn.train_config import (  # noqa: F401  (the names train.py uses)
     check_resumable,
     default_run_dir,
 )
+from keras_attn.utils import devices
 
 
 def set_mixed_precision(mode: str) -> str:
@@ -227,7 +226,9 @@ def _train(config: TrainConfig, extra_callbacks, cluster) -> str:
             min_side=int(data.image_shape[0]),
             seed=config.seed,
         )
-    save_model(float32_model(model, config, data), runs.path(run_dir, runs.MODEL))
+    saving.save_model(
+        float32_model(model, config, data), runs.path(run_dir, runs.MODEL)
+    )
     runs.write_metrics(run_dir, metrics)
     write_figures(model, samples, data.class_names, run_dir, config.visualize_count)
     split_name, held_out = data.held_out
@@ -336,9 +337,7 @@ def init_from(model: keras.Model, run_dir: str, data: Dataset) -> None:
             f"--init_from={run_dir} has other classes (this data: {difference}); "
             "continue from a run on the same classes."
         )
-    from keras_attn import load_model
-
-    source = load_model(runs.path(run_dir, runs.MODEL))
+    source = saving.load_model(runs.path(run_dir, runs.MODEL))
     if tuple(source.input_shape[1:]) != tuple(model.input_shape[1:]):
         raise ValueError(
             f"--init_from={run_dir} takes {tuple(source.input_shape[1:])} images, "
@@ -403,13 +402,6 @@ def local_copy(model: keras.Model, config: TrainConfig, data: Dataset):
     copy = build_model(config, data, load_backbone("none"))
     copy.set_weights(model.get_weights())
     return copy
-
-
-def save_model(model: keras.Model, path: str) -> None:
-    """Saves the clean model atomically (`.keras`, no optimizer state)."""
-    check_space(model, os.path.dirname(os.path.abspath(path)))
-    with io_utils.atomic_path(path, suffix=".keras") as tmp:
-        model.save(tmp)
 
 
 def write_figures(

@@ -21,18 +21,9 @@ import os
 
 import numpy as np
 
-from keras_attn import io_utils, runs
-
-
-def pyplot():
-    try:
-        import matplotlib
-    except ImportError as e:  # pragma: no cover - a declared dependency
-        raise ImportError("Plotting needs matplotlib: pip install matplotlib") from e
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from keras_attn import runs
+from keras_attn.utils import atomic_io
+from keras_attn.utils.plotting import pyplot, save_figure
 
 
 def loss_label(label_smoothing: float | None) -> str:
@@ -189,13 +180,6 @@ def pointing_game(maps: np.ndarray, boxes: np.ndarray) -> float:
     return float(hit.mean())
 
 
-def save_figure(fig, path: str) -> None:
-    plt = pyplot()
-    with io_utils.atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-
-
 def pointing_chance(maps_shape: tuple[int, int], boxes: np.ndarray) -> float:
     """Expected pointing-game score of a uniformly random map cell.
 
@@ -248,7 +232,7 @@ def visualize_run(
             "pointing_min": pointing_game(-maps, split.boxes),
             "pointing_chance": pointing_chance(maps.shape[1:], split.boxes),
         }
-        io_utils.write_json(os.path.join(out, "pointing_game.json"), score)
+        atomic_io.write_json(os.path.join(out, "pointing_game.json"), score)
         written["pointing_game"] = score
 
     folders = [run_dir, *([compare] if compare else [])]

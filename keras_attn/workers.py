@@ -48,7 +48,7 @@ import time
 import keras
 import numpy as np
 
-from keras_attn.cli import UserError
+from keras_attn.errors import UserError, first_line
 
 # Seconds a worker waits for the others to join (`--join_timeout`).
 JOIN_TIMEOUT = 300
@@ -485,7 +485,7 @@ def _join_failure(cluster: Cluster, error: Exception) -> str:
             f"{cluster.name(0)} did not answer {seconds}: start the same command "
             "there, or check its address in TF_CONFIG."
         )
-    return f"could not join the cluster in TF_CONFIG: {_first_line(text)}"
+    return f"could not join the cluster in TF_CONFIG: {first_line(text)}"
 
 
 def _tasks_in(cluster: Cluster, text: str) -> list[int]:
@@ -542,9 +542,9 @@ def _join_jax(cluster: Cluster) -> Cluster:
     except ValueError as e:  # JAX's detection found nothing, or a bad setting
         if cluster.address == "auto":
             raise UserError(NO_CLUSTER_FOUND) from None
-        raise UserError(f"JAX could not start the run: {_first_line(str(e))}") from None
+        raise UserError(f"JAX could not start the run: {first_line(str(e))}") from None
     except RuntimeError as e:
-        raise UserError(f"JAX could not start the run: {_first_line(str(e))}") from None
+        raise UserError(f"JAX could not start the run: {first_line(str(e))}") from None
     count, index = jax.process_count(), jax.process_index()
     if count == 1:
         raise UserError(NO_CLUSTER_FOUND)
@@ -565,11 +565,6 @@ def _exit_without_shutdown_barrier() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(2)
-
-
-def _first_line(text: str) -> str:
-    text = text.strip()
-    return text.splitlines()[0] if text else "unknown error"
 
 
 # ---------------------------------------------------------- while training
@@ -626,7 +621,7 @@ def _report_to_cluster(cluster: Cluster, error: BaseException) -> None:
     import tensorflow as tf
     from tensorflow.python.eager import context
 
-    reason = f"{type(error).__name__}: {_first_line(str(error))}"
+    reason = f"{type(error).__name__}: {first_line(str(error))}"
     try:
         context.context().report_error_to_cluster(
             tf.errors.UNAVAILABLE, f"{cluster.name(cluster.index)} stopped: {reason}"
@@ -664,10 +659,10 @@ def lost_worker(cluster: Cluster, error: Exception) -> str | None:
     )
     for worker in cluster.names:  # a worker that said why (`failures_reported`)
         if f"{worker} stopped: " in text:
-            reason = _first_line(text.split(f"{worker} stopped: ", 1)[1])[:200]
+            reason = first_line(text.split(f"{worker} stopped: ", 1)[1])[:200]
             return f"{worker} stopped ({reason}); fix that, then {again}"
     lost = "another worker" if who is None else cluster.name(who)
-    reason = _first_line(text.split("Collective ops is aborted by:")[-1])
+    reason = first_line(text.split("Collective ops is aborted by:")[-1])
     reason = reason.replace("Error dispatching computation: ", "")[:160]
     return f"lost {lost} ({name}: {reason}); see its output, then {again}"
 

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_attn import export, runs, tflite_metadata
+from keras_attn import export, images, runs
 from keras_attn.export import clients
+from keras_attn.tflite import metadata as tflite_metadata
 
 LABELS = ["red", "blue"]
 SIZE = 32
@@ -61,7 +62,7 @@ def test_metadata_records_the_resize_contract(colour_model):
     for resize in ("crop", "pad", "squash"):
         content = _tflite(colour_model, resize)
         assert tflite_metadata.read_resize(content) == resize
-        assert clients.contract(resize).encode() in tflite_metadata.read_metadata(
+        assert images.contract(resize).encode() in tflite_metadata.read_metadata(
             content
         )
 

@@ -22,17 +22,12 @@ from conftest import TIN100, WEIGHTS, require, run_script, run_scripts
 from PIL import Image
 
 import keras_attn
-from keras_attn import (
-    edge,
-    evaluate_lib,
-    export,
-    runs,
-    tflite_metadata,
-    tflite_ops,
-)
+from keras_attn import edge, evaluate_lib, export, runs
 from keras_attn.data import Split
 from keras_attn.layers import BRANCHES, UnifiedSpatialAttention
 from keras_attn.runs import Samples
+from keras_attn.tflite import graph as tflite_graph
+from keras_attn.tflite import metadata as tflite_metadata
 
 CLASSES = 10
 QUANTIZATIONS = export.QUANTIZATIONS
@@ -223,7 +218,7 @@ def test_int8_agrees_with_keras_on_real_images(exported, held_out):
 def test_every_file_is_builtin_stateless_and_has_each_branch_op(exported):
     run_dir, _ = exported
     for quantization in QUANTIZATIONS:
-        ops = tflite_ops.model_ops(read(run_dir, quantization))
+        ops = tflite_graph.model_ops(read(run_dir, quantization))
         assert all(op.isupper() for op in ops), (quantization, sorted(set(ops)))
         assert not set(ops) & set(export.VARIABLE_OPS), quantization
         # hierarchical: resize back; neighbourhood: local std; fusion: concat + sigmoid
@@ -255,7 +250,7 @@ def test_each_attention_branch_converts_alone_and_matches(branch):
     logits = model.predict(features, verbose=0)
     for quantization in ("fp32", "int8"):
         content = export.convert(model, quantization, features, calibration_steps=6)
-        ops = tflite_ops.model_ops(content)
+        ops = tflite_graph.model_ops(content)
         assert all(op.isupper() for op in ops), (branch, quantization, ops)
         assert not set(ops) & set(export.VARIABLE_OPS), (branch, quantization)
         if quantization == "fp32":
@@ -612,7 +607,7 @@ def test_stage3_attention_with_the_channel_gate_exports_builtin_and_runs_in_medi
     logits = model.predict(images.astype("float32"), verbose=0)
     for quantization in ("fp32", "int8"):
         content = export.convert(model, quantization, images, calibration_steps=8)
-        ops = tflite_ops.model_ops(content)
+        ops = tflite_graph.model_ops(content)
         assert all(op.isupper() for op in ops), (quantization, ops)
         assert not set(ops) & set(export.VARIABLE_OPS), quantization
         inside = export.softmax_input_logits(content, images[:4])

@@ -11,9 +11,9 @@ import pytest
 from conftest import CARS_FULLRES, TIN100, require
 from PIL import Image
 
+from keras_attn import images as images_lib
 from keras_attn.data import DataError, load_dataset
 from keras_attn.data import cache as cache_lib
-from keras_attn.data import images as images_lib
 
 
 def test_folder_tin100_takes_every_image_and_its_test_split():

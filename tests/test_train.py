@@ -16,7 +16,7 @@ import pytest
 from conftest import TIN100, WEIGHTS, require, run_script, run_scripts
 
 import keras_attn
-from keras_attn import checkpoints, phases, runs, train_lib
+from keras_attn import checkpoints, phases, runs, saving, train_lib
 from keras_attn.cli import user_message
 from keras_attn.data import datasets
 from keras_attn.optimizers import WarmupCosine
@@ -531,7 +531,7 @@ def test_weights_are_not_written_to_a_disk_without_room(tmp_path, monkeypatch):
         checkpoints.shutil, "disk_usage", lambda p: usage._replace(free=2**20)
     )
     with pytest.raises(OSError, match="MB needed, 1 MB free") as info:
-        checkpoints.check_space(model, str(tmp_path))
+        saving.check_space(model, str(tmp_path))
     assert info.value.errno == errno.ENOSPC
 
 
@@ -768,20 +768,20 @@ def test_full_disk_on_the_best_weights_says_what_is_intact(tmp_path, monkeypatch
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     best = checkpoints.BestWeights(str(tmp_path / "checkpoints" / "best.weights.h5"))
     best.set_model(model)
-    real = checkpoints.check_space
+    real = saving.check_space
 
     def full(model, folder):
         raise OSError(errno.ENOSPC, "No space left on device", folder)
 
-    monkeypatch.setattr(checkpoints, "check_space", full)
+    monkeypatch.setattr(saving, "check_space", full)
     with pytest.raises(checkpoints.BackupError) as info:
         best.on_epoch_end(0, {"val_accuracy": 0.5})
     message = user_message(info.value)
     assert "after epoch 1" in message and "intact" not in message
     assert "there were none before, nothing is lost: free disk space" in message
-    monkeypatch.setattr(checkpoints, "check_space", real)
+    monkeypatch.setattr(saving, "check_space", real)
     best.on_epoch_end(1, {"val_accuracy": 0.6})
-    monkeypatch.setattr(checkpoints, "check_space", full)
+    monkeypatch.setattr(saving, "check_space", full)
     with pytest.raises(checkpoints.BackupError) as info:
         best.on_epoch_end(2, {"val_accuracy": 0.7})
     assert "after epoch 3" in str(info.value)

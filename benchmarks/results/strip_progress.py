@@ -9,8 +9,8 @@ per-step redraws and ANSI colour codes, so a 100-epoch log stays readable.
 import re
 import sys
 
-from keras_attn import io_utils
 from keras_attn.cli import run_main
+from keras_attn.utils import atomic_io
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STEP = re.compile(r"^\s*(\d+)/(\d+) ━")
@@ -35,7 +35,7 @@ def main(paths: list[str]) -> None:
     for path in paths:
         with open(path, encoding="utf-8", errors="replace", newline="") as f:
             text = f.read()
-        io_utils.write_text(path, strip(text))
+        atomic_io.write_text(path, strip(text))
 
 
 if __name__ == "__main__":

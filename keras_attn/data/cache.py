@@ -42,9 +42,9 @@ import shutil
 
 import numpy as np
 
-from keras_attn import io_utils
-from keras_attn.data import images as images_lib
-from keras_attn.data.fewshot import DataError
+from keras_attn import images as images_lib
+from keras_attn.errors import DataError
+from keras_attn.utils import atomic_io
 
 CACHE_VERSION = 1
 TODO, DECODED, UNREADABLE = 0, 1, 2
@@ -168,7 +168,7 @@ class ImageCache:
                 f"({e.strerror}): pass --cache_dir=DIR (or set KERAS_ATTN_CACHE) "
                 "to a folder you can write."
             ) from None
-        with io_utils.file_lock(self.path):
+        with atomic_io.file_lock(self.path):
             if os.path.exists(self._status_path):
                 damage = self._damage()
                 if damage is None:
@@ -182,7 +182,7 @@ class ImageCache:
             # A sparse file: rows take disk space once they are written.
             np.memmap(self._data_path, np.uint8, mode="w+", shape=self.shape).flush()
             self._write_status(np.zeros(len(self.files), np.uint8))
-            io_utils.write_json(
+            atomic_io.write_json(
                 os.path.join(self.path, "about.json"),
                 {"files": len(self.files), "size": self.size, "resize": self.resize},
             )
@@ -212,7 +212,7 @@ class ImageCache:
         return np.load(self._status_path)
 
     def _write_status(self, status: np.ndarray) -> None:
-        with io_utils.atomic_path(self._status_path, suffix=".npy") as tmp:
+        with atomic_io.atomic_path(self._status_path, suffix=".npy") as tmp:
             np.save(tmp, status)
 
     def decode(self, rows, progress: bool = True) -> np.ndarray:
@@ -222,7 +222,7 @@ class ImageCache:
             DataError: not enough free disk space for the new rows.
         """
         rows = np.unique(np.asarray(rows, dtype=np.int64))
-        with io_utils.file_lock(self.path):
+        with atomic_io.file_lock(self.path):
             status = self.status()
             todo = rows[status[rows] == TODO]
             if len(todo):

@@ -27,9 +27,9 @@ import numpy as np
 from keras_attn.data import folder as folder_lib
 from keras_attn.data import shapes as shapes_lib
 from keras_attn.data import tfds as tfds_lib
-from keras_attn.data.fewshot import DataError
-from keras_attn.data.images import DEFAULT_RESIZE, check_resize_mode
 from keras_attn.data.splits import Dataset, Split, few_shot_splits, name_ids
+from keras_attn.errors import DataError
+from keras_attn.images import DEFAULT_RESIZE, check_resize_mode
 
 DATASET_NAMES = ("shapes", "cifar10", "cifar100", "stanford_cars", "folder:PATH")
 

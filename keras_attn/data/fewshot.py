@@ -13,9 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-
-class DataError(ValueError):
-    """A dataset cannot be loaded as asked; the message names the fix."""
+from keras_attn.errors import DataError  # noqa: F401  (re-exported)
 
 
 def _class_name(label: int, class_names: Sequence[str] | None) -> str:

@@ -31,10 +31,10 @@ import unicodedata
 
 import numpy as np
 
-from keras_attn.data import images as images_lib
+from keras_attn import images as images_lib
 from keras_attn.data.cache import UNREADABLE, ImageCache, ImageRows
-from keras_attn.data.fewshot import DataError
 from keras_attn.data.splits import Split, few_shot_splits
+from keras_attn.errors import DataError
 
 LAYOUT = "PATH/<class>/<image> or PATH/train/<class>/<image>"
 SPLITS = ("train", "val", "test")

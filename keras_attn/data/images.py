@@ -1,119 +1,12 @@
-"""Decoding one image file straight to its stored size.
+"""Compatibility: the image contract lives in `keras_attn.images`.
 
-Every image that training, export or `predict.py` reads goes through
-`load_image`: open with Pillow, let the JPEG decoder shrink a large photo
-while decoding (`Image.draft`: a 12 MP phone photo is decoded at 1/2 to 1/8
-scale, never at full size when a smaller one suffices), apply the EXIF
-orientation (`ImageOps.exif_transpose`: phones store portrait photos as
-rotated landscape pixels plus a tag), convert to 8-bit RGB (`to_rgb`), and
-resize to the stored size keeping the aspect ratio. Only the small array is
-kept.
-
-Resize modes (`--resize`):
-
-- `crop` (default): shorter side to the stored size, then a centre crop:
-  no distortion; the borders of the longer side are cut.
-- `pad`: longer side to the stored size, the rest padded with the ImageNet
-  mean colour (zero after the model's normalisation): the whole image, no
-  distortion, smaller object.
-- `squash`: both sides to the stored size: the whole image, distorted (what
-  the model saw before; fine for images that are square already).
+`keras_attn.data.images.load_image` is named by the README of earlier
+releases and by every model card written before the move, so this name stays
+an alias of that module (the same module object: patching one patches both).
 """
 
-from __future__ import annotations
+import sys
 
-import numpy as np
-from PIL import Image, ImageOps
+from keras_attn import images
 
-RESIZE_MODES = ("crop", "pad", "squash")
-# What a new run stores photos with (`--resize`; chosen on val, README
-# "Your own photos"), and what a run from before the setting was recorded
-# used.
-DEFAULT_RESIZE = "squash"
-LEGACY_RESIZE = "crop"
-# The ImageNet mean as pixels: `pad` borders normalise to zero in the model.
-PAD_COLOUR = (124, 116, 104)
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """Any Pillow image as RGB: greyscale expanded, alpha composited on white,
-    16-bit / float greyscale scaled to 8 bits."""
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(white, rgba)
-    elif img.mode.startswith("I;16") or img.mode in ("I", "F"):
-        array = np.asarray(img, dtype=np.float64)
-        peak = 65535.0 if array.max() > 255 else 255.0
-        array = np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        img = Image.fromarray(array)
-    return img.convert("RGB")
-
-
-def check_resize_mode(resize: str) -> None:
-    if resize not in RESIZE_MODES:
-        raise ValueError(f"--resize={resize} is not one of {', '.join(RESIZE_MODES)}.")
-
-
-def _draft_size(size: tuple[int, int], target: tuple[int, int], resize: str):
-    """The smallest decode size (w, h) from which `resize` can still make `target`."""
-    width, height = size
-    target_h, target_w = target
-    if resize == "squash":
-        return target_w, target_h
-    fit = max if resize == "crop" else min
-    scale = fit(target_w / width, target_h / height)
-    return max(1, int(width * scale)), max(1, int(height * scale))
-
-
-def resize_image(
-    img: Image.Image, size: tuple[int, int], resize: str = DEFAULT_RESIZE
-) -> Image.Image:
-    """Resizes an RGB image to `size` (height, width) with a `RESIZE_MODES` mode."""
-    height, width = size
-    if img.size == (width, height):
-        return img
-    method = Image.Resampling.BILINEAR  # antialiased when shrinking
-    if resize == "crop":
-        return ImageOps.fit(img, (width, height), method=method)
-    if resize == "pad":
-        return ImageOps.pad(img, (width, height), method=method, color=PAD_COLOUR)
-    return img.resize((width, height), method)
-
-
-def load_image(
-    path: str, size: tuple[int, int] | None = None, resize: str = DEFAULT_RESIZE
-) -> np.ndarray:
-    """Decodes an image file to (H, W, 3) uint8 RGB, at `size` if given.
-
-    Args:
-        path: any file Pillow reads (JPEG, PNG, WebP, BMP, TIFF, ...).
-        size: stored size `(height, width)`; None keeps the file's own size.
-        resize: how the aspect ratio is handled, one of `RESIZE_MODES`.
-
-    Raises:
-        OSError, ValueError, ...: whatever Pillow raises for a missing, corrupt
-        or truncated file (callers turn it into their own message).
-    """
-    with Image.open(path) as img:
-        if size is not None and img.format == "JPEG":
-            img.draft(None, _draft_size(img.size, size, resize))
-        img.load()  # a truncated file fails here, not later
-        img = to_rgb(ImageOps.exif_transpose(img))
-    if size is not None:
-        img = resize_image(img, size, resize)
-    return np.asarray(img, dtype=np.uint8)
-
-
-def decoded_size(path: str) -> tuple[int, int] | None:
-    """An image file's (height, width) once EXIF-rotated, read from its header
-    only; None when the file is not a readable image."""
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-            orientation = img.getexif().get(0x0112, 1)  # EXIF Orientation
-    except Exception:  # noqa: BLE001 -- decoding later says what is wrong
-        return None
-    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
+sys.modules[__name__] = images

@@ -23,9 +23,9 @@ import threading
 import numpy as np
 from PIL import Image
 
-from keras_attn.data import images as images_lib
-from keras_attn.data.fewshot import DataError
+from keras_attn import images as images_lib
 from keras_attn.data.splits import Split, name_ids
+from keras_attn.errors import DataError
 
 TFDS_NAMES = {"cifar10": "cifar10", "cifar100": "cifar100", "stanford_cars": "cars196"}
 CARS_MANUAL_FILES = (

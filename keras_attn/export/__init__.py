@@ -49,8 +49,8 @@ import time
 import keras
 import numpy as np
 
-from keras_attn import io_utils, model_card, runs
-from keras_attn.data.images import LEGACY_RESIZE
+from keras_attn import model_card, runs
+from keras_attn.errors import first_line
 from keras_attn.export import clients
 from keras_attn.export.config import (
     FP32_LOGIT_TOLERANCE,
@@ -72,17 +72,17 @@ from keras_attn.export.report import (
     failure_text,
     keep_untouched,
     read_report,
-    sha256,
     summary_table,
 )
 from keras_attn.export.saved_model import export_saved_model, write_saved_model
 from keras_attn.export.verify import (
     check,
-    first_line,
     softmax_input_logits,
     verify_tflite,
 )
+from keras_attn.images import LEGACY_RESIZE, contract
 from keras_attn.runs import Run, load_run
+from keras_attn.utils import atomic_io
 
 
 def export_tflite(
@@ -143,7 +143,7 @@ def export_tflite(
             entry["status"] = "failed"
             entry["failed_checks"].append("client_photos")
     if entry["status"] == "ok":
-        with io_utils.atomic_path(path) as tmp, open(tmp, "wb") as f:
+        with atomic_io.atomic_path(path) as tmp, open(tmp, "wb") as f:
             f.write(content)
     else:
         remove_file(path)
@@ -185,7 +185,7 @@ def export_run(config: ExportConfig) -> dict:
     report = {
         "run": os.path.abspath(config.run_dir),
         "model": run.model.name,
-        "model_sha256": sha256(runs.path(config.run_dir, runs.MODEL)),
+        "model_sha256": atomic_io.sha256(runs.path(config.run_dir, runs.MODEL)),
         "input_shape": list(run.input_shape),
         "image_size": run.config.get("image_size"),
         "num_classes": len(run.labels),
@@ -209,7 +209,7 @@ def export_run(config: ExportConfig) -> dict:
         },
         "preprocessing": {
             "resize": resize,
-            "client_contract": clients.contract(resize),
+            "client_contract": contract(resize),
         },
         "client_photos": None
         if photos is None
@@ -255,7 +255,7 @@ def export_run(config: ExportConfig) -> dict:
     report["status"] = "failed" if failures else "ok"
     runs.write_labels(out_dir, run.labels)
     report_path = os.path.join(out_dir, REPORT_FILE)
-    io_utils.write_json(report_path, report)
+    atomic_io.write_json(report_path, report)
     if config.out_dir is None and os.path.exists(runs.path(run.run_dir, runs.METRICS)):
         model_card.write_model_card(run.run_dir)  # with the exported files
     if failures:

@@ -11,7 +11,7 @@ own aspect ratio) through the two client paths users have:
   card do);
 - `mediapipe`: MediaPipe Tasks' `ImageClassifier` on the whole frame (it
   stretches the frame to the input), told what the contract says
-  (`contract()`): nothing for `squash`, a centred square region of
+  (`images.contract()`): nothing for `squash`, a centred square region of
   interest for `crop`, and for `pad` a frame the app letterboxed itself.
 
 Both are compared with the Keras model on the same photos prepared as
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_attn import edge
-from keras_attn.data import images as images_lib
+from keras_attn import images as images_lib
 
 # Largest top-1 loss (points) a client may have against Keras on the photos.
 MAX_GAP = 2.0
@@ -32,28 +32,6 @@ MEDIAPIPE_HINT = (
     "mediapipe is not installed, so MediaPipe's ImageClassifier was not checked "
     "(pip install mediapipe, or the project's test extra)"
 )
-
-
-def contract(resize: str) -> str:
-    """What an app must do with a camera frame for a model stored with
-    `resize`: one sentence, for the model card and the TFLite metadata."""
-    return {
-        "squash": (
-            "pass the whole frame: it is stretched to the input size (what "
-            "MediaPipe's ImageClassifier does by default)"
-        ),
-        "crop": (
-            "pass the centred square of the frame: in MediaPipe, set "
-            "ImageProcessingOptions.region_of_interest to the centred square "
-            "(for a w x h frame with w > h: left = (w - h) / 2w, right = 1 - "
-            "left, top = 0, bottom = 1); elsewhere crop it before resizing"
-        ),
-        "pad": (
-            "letterbox the frame to a square before passing it: pad the "
-            f"shorter side on both ends with RGB {tuple(images_lib.PAD_COLOUR)}, "
-            "then resize"
-        ),
-    }[resize]
 
 
 def prepared(photos, size: tuple[int, int], resize: str) -> np.ndarray:

@@ -10,8 +10,9 @@ import tempfile
 import keras
 import numpy as np
 
-from keras_attn import edge, tflite_metadata
+from keras_attn import edge
 from keras_attn.export.config import QUANTIZATIONS
+from keras_attn.tflite import metadata as tflite_metadata
 
 
 def with_softmax(model: keras.Model) -> keras.Model:
@@ -120,8 +121,8 @@ def add_metadata(
     resize: str,
 ) -> bytes:
     """Adds MediaPipe-ready metadata (normalisation, labels, and what the app
-    must do with a frame: `clients.contract(resize)`) to a converted file."""
-    from keras_attn.export.clients import contract
+    must do with a frame: `images.contract(resize)`) to a converted file."""
+    from keras_attn.images import contract
 
     interpreter = edge.make_interpreter(content)
     height, width = (int(d) for d in interpreter.get_input_details()[0]["shape"][1:3])

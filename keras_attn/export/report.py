@@ -3,7 +3,6 @@ partial re-export, and the summary table `export.py` prints."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -36,14 +35,6 @@ def keep_untouched(report: dict, out_dir: str) -> None:
             report["tflite"][quantization] = entry
         else:
             os.remove(file)
-
-
-def sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_report(path: str) -> dict:

@@ -10,9 +10,9 @@ import shutil
 import keras
 import numpy as np
 
-from keras_attn import io_utils
 from keras_attn.export.config import FP32_LOGIT_TOLERANCE
 from keras_attn.export.verify import check
+from keras_attn.utils import atomic_io
 
 
 def write_saved_model(model: keras.Model, path: str) -> None:
@@ -49,7 +49,7 @@ def export_saved_model(
 ) -> dict:
     """Writes and checks the SavedModel at `path` (replaced only if it passes)."""
     try:
-        with io_utils.atomic_dir(path) as tmp:
+        with atomic_io.atomic_dir(path) as tmp:
             write_saved_model(model, tmp)
             serve = _load_serving_fn(tmp)
             logits = _serve(serve, images)

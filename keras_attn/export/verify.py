@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_attn import edge, tflite_metadata, tflite_ops
+from keras_attn import edge
+from keras_attn.errors import first_line
 from keras_attn.export.config import (
     FP32_LOGIT_TOLERANCE,
     VARIABLE_OPS,
     ExportConfig,
 )
+from keras_attn.tflite import graph as tflite_graph
+from keras_attn.tflite import metadata as tflite_metadata
 
 
 def softmax_input_logits(content: bytes, images: np.ndarray) -> np.ndarray:
@@ -25,7 +28,7 @@ def softmax_input_logits(content: bytes, images: np.ndarray) -> np.ndarray:
     interpreter = edge.make_interpreter(content, reference=True)
     (details,) = interpreter.get_input_details()
     output_index = int(interpreter.get_output_details()[0]["index"])
-    chain = tflite_ops.producer_chain(content, output_index)
+    chain = tflite_graph.producer_chain(content, output_index)
     if not chain or chain[-1][0] != "SOFTMAX":
         raise ValueError("The file does not end in a softmax.")
     logits_index = chain[-1][1][0]
@@ -60,7 +63,7 @@ def verify_tflite(
     check to `{"ok", "detail"}`; `status` is `ok` only if all pass.
     """
     checks = {}
-    ops = tflite_ops.model_ops(content)
+    ops = tflite_graph.model_ops(content)
     custom = sorted({op for op in ops if not op.isupper()})
     checks["builtin_ops"] = check(
         not custom, f"non-builtin ops: {custom}" if custom else "all builtin"
@@ -186,11 +189,6 @@ def _tensor_info(details: dict) -> dict:
     if scale:
         info.update(scale=float(scale), zero_point=int(zero_point))
     return info
-
-
-def first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def check(ok: bool, detail: str) -> dict:

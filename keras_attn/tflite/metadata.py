@@ -31,9 +31,10 @@ import zipfile
 import flatbuffers
 import numpy as np
 
+from keras_attn.tflite.graph import TFLITE_IDENTIFIER
+
 METADATA_NAME = b"TFLITE_METADATA"
 METADATA_IDENTIFIER = b"M001"
-TFLITE_IDENTIFIER = b"TFL3"
 # The oldest metadata parser that understands every field we write (all of
 # them date from schema 1.0.0).
 MIN_PARSER_VERSION = "1.0.0"

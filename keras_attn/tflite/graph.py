@@ -7,8 +7,10 @@ interpreter, whose delegates hide the ops they take over.
 
 from __future__ import annotations
 
-from keras_attn.cli import MissingDependencyError
+from keras_attn.errors import MissingDependencyError
 
+# The flatbuffer file identifier of every .tflite file (bytes 4-8).
+TFLITE_IDENTIFIER = b"TFL3"
 LITERT_HINT = (
     "LiteRT is not installed: pip install ai-edge-litert (it runs .tflite files)."
 )

@@ -11,6 +11,7 @@ temporary files, so other users (a web server, a colleague) can read them.
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -104,3 +105,12 @@ def _jsonable(value):
     if isinstance(value, (set, tuple)):
         return list(value)
     return str(value)
+
+
+def sha256(path: str) -> str:
+    """The SHA-256 of a file, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

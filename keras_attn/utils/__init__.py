@@ -1,0 +1,1 @@
+"""Plumbing with no model in it: atomic files, devices, plotting, quiet TensorFlow."""
