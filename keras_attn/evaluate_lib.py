@@ -59,12 +59,6 @@ class EvalConfig:
             runs.check_writable(self.out_dir, flag="--out")
 
 
-def stored_resize(config: dict) -> str:
-    """The `--resize` the run stored its images with (`crop` for runs from
-    before the flag): every data source is brought to the model this way."""
-    return config.get("resize") or "crop"
-
-
 def held_out_data(
     run_dir: str, source: str, input_size: tuple[int, int]
 ) -> tuple[str, Split, dict]:
@@ -86,7 +80,7 @@ def held_out_data(
                 "kind": "sample",
                 "file": runs.SAMPLES,
                 "split": samples.held_out_split,
-                "resize": stored_resize(config),  # stored by the run, this way
+                "resize": runs.stored_resize(config),  # stored by the run, this way
             },
         )
     if source == "split":
@@ -103,7 +97,7 @@ def _run_split(run_dir: str, config: dict, labels: list[str]):
         seed=config.get("seed", 0),
         data_dir=config.get("data_dir"),
         image_size=config.get("image_size", 224),
-        resize=stored_resize(config),
+        resize=runs.stored_resize(config),
         test_dir=config.get("test_dir"),
         cache_dir=config.get("cache_dir"),
     )
@@ -144,13 +138,13 @@ def _folder(path: str, config: dict, labels: list[str], input_size):
     _, split, _, _, _ = folder_lib.load_folder(
         root,
         image_size=int(input_size[0]),
-        resize=stored_resize(config),
+        resize=runs.stored_resize(config),
         val_fraction=0.0,
         cache_dir=config.get("cache_dir"),
     )
     name = "folder_" + os.path.basename(os.path.normpath(path))
     description = {"kind": "folder", "path": os.path.abspath(root)}
-    return name, split, {**description, "resize": stored_resize(config)}
+    return name, split, {**description, "resize": runs.stored_resize(config)}
 
 
 def predict_probs(classifier, images, batch_size: int = 32) -> np.ndarray:

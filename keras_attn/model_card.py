@@ -14,7 +14,7 @@ import json
 import os
 
 from keras_attn import runs
-from keras_attn.images import LEGACY_RESIZE, contract
+from keras_attn.images import contract
 from keras_attn.utils import atomic_io
 
 
@@ -66,14 +66,14 @@ def card_text(run_dir: str) -> str:
         "",
         f"- Dataset: `{config['dataset']}`; classes: {shown}.",
         f"- Images stored at {stored[0]}x{stored[1]} "
-        f"(`--resize={config.get('resize', 'crop')}`), few-shot: "
+        f"(`--resize={runs.stored_resize(config)}`), few-shot: "
         f"{config.get('shots') or 'all'} training / "
         f"{config.get('val_shots') or 'all'} validation images per class, seed "
         f"{config['seed']}.",
     ]
     if config.get("class_weights"):
         lines.append("- Class weights: balanced (`config.json` lists them).")
-    resize = config.get("resize", LEGACY_RESIZE)
+    resize = runs.stored_resize(config)
     lines += [
         "",
         "## What an app must do with a camera frame",

@@ -401,7 +401,7 @@ def test_run_dir_that_cannot_be_a_run_folder(tmp_path, monkeypatch):
         (error,) = result.stderr.strip().splitlines()
         assert re.search(message, error), error
     # A folder without write permission (root ignores chmod, so simulated).
-    monkeypatch.setattr(runs.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(ValueError, match="Cannot write in .* \\(permission denied\\)"):
         train_lib.train(small_config(tmp_path / "locked" / "run"))
 

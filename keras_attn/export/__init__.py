@@ -80,7 +80,7 @@ from keras_attn.export.verify import (
     softmax_input_logits,
     verify_tflite,
 )
-from keras_attn.images import LEGACY_RESIZE, contract
+from keras_attn.images import contract
 from keras_attn.runs import Run, load_run
 from keras_attn.utils import atomic_io
 
@@ -122,7 +122,7 @@ def export_tflite(
         run.labels,
         run.model.name,
         quantization,
-        run.config.get("resize", LEGACY_RESIZE),
+        runs.stored_resize(run.config),
     )
     entry = verify_tflite(
         content, quantization, run.labels, images, targets, keras_logits, config
@@ -178,7 +178,7 @@ def export_run(config: ExportConfig) -> dict:
         np.float32,
     )
     photos = _client_photos(run)
-    resize = run.config.get("resize", LEGACY_RESIZE)
+    resize = runs.stored_resize(run.config)
     import ai_edge_litert
     import tensorflow as tf
 
@@ -269,7 +269,7 @@ def _client_photos(run: Run) -> dict | None:
     photos = runs.read_photos(run.run_dir)
     if photos is None or not len(photos):
         return None
-    resize = run.config.get("resize", LEGACY_RESIZE)
+    resize = runs.stored_resize(run.config)
     images = clients.prepared(photos, run.input_shape[:2], resize)
     logits = run.model.predict(images.astype(np.float32), batch_size=32, verbose=0)
     keras = float(np.mean(np.argmax(logits, 1) == photos.labels))
