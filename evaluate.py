@@ -27,7 +27,9 @@ from keras_attn.cli import (  # noqa: E402
 
 import_tensorflow_quietly()
 
-from keras_attn import evaluate_lib, runs  # noqa: E402
+from keras_attn import runs  # noqa: E402
+from keras_attn.evaluation import evaluate as evaluate_lib  # noqa: E402
+from keras_attn.evaluation import report as report_lib  # noqa: E402
 
 flags.DEFINE_string("run", None, "Run folder (default: the newest one under runs/).")
 flags.DEFINE_string("runs_root", "runs", "Where to look for the newest run.")
@@ -57,7 +59,7 @@ def main(argv):
         out_dir=FLAGS.out,
     )
     report = evaluate_lib.evaluate(config)
-    print(evaluate_lib.summary_line(report))
+    print(report_lib.summary_line(report))
     for pair in report["most_confused"][:5]:
         print(f"  {pair['true']} -> {pair['predicted']}: {pair['images']} image(s)")
     print(f"Report: {report['out_dir']}")

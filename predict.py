@@ -22,7 +22,7 @@ identity is kept beside the CSV, in <csv>.json). --shard=i/n takes a
 disjoint 1/n of the files (stable hash of each path) for n machines or
 processes; their CSVs together hold every file once. An image that cannot
 be read gets one `error:` line (and a row with its error) and is skipped;
-the exit status is 1 when any failed. See keras_attn/predict_lib.py.
+the exit status is 1 when any failed. See keras_attn/inference/.
 """
 
 import os
@@ -32,11 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
-from keras_attn.cli import import_tensorflow_quietly, parse_flags, run_main  # noqa: E402
-
-import_tensorflow_quietly()
-
-from keras_attn import edge, predict_lib  # noqa: E402
+from keras_attn import inference  # noqa: E402
+from keras_attn.cli import parse_flags, run_main  # noqa: E402
 from keras_attn.images import LEGACY_RESIZE, RESIZE_MODES  # noqa: E402
 
 flags.DEFINE_string("labels", None, "labels.txt (default: the one beside MODEL).")
@@ -57,7 +54,7 @@ flags.DEFINE_string(
 flags.DEFINE_integer(
     "batch_size", 32, "Images per batch (one .keras model call, one CSV write)."
 )
-flags.DEFINE_integer("workers", predict_lib.DEFAULT_WORKERS, "Image decoding threads.")
+flags.DEFINE_integer("workers", inference.DEFAULT_WORKERS, "Image decoding threads.")
 flags.DEFINE_integer("threads", 2, "LiteRT CPU threads.")
 flags.DEFINE_bool("benchmark", False, "Also print the single-image latency.")
 flags.DEFINE_integer("runs", 50, "Timed runs for --benchmark.")
@@ -69,16 +66,16 @@ def main(argv):
         raise ValueError("Usage: predict.py MODEL IMAGE|FOLDER|GLOB [...]")
     model_path = argv[1]
     for flag in ("top_k", "batch_size", "workers", "threads"):
-        predict_lib.check_positive(flag, getattr(FLAGS, flag))
+        inference.check_positive(flag, getattr(FLAGS, flag))
     if FLAGS.benchmark:
-        predict_lib.check_positive("runs", FLAGS.runs)
-    shard = predict_lib.parse_shard(FLAGS.shard)
+        inference.check_positive("runs", FLAGS.runs)
+    shard = inference.parse_shard(FLAGS.shard)
     if FLAGS.csv:
-        predict_lib.check_writable(FLAGS.csv)
-    files = predict_lib.image_files(argv[2:], shard)
-    classifier = edge.load_classifier(model_path, FLAGS.labels, FLAGS.threads)
+        inference.check_csv_writable(FLAGS.csv)
+    files = inference.image_files(argv[2:], shard)
+    classifier = inference.load_classifier(model_path, FLAGS.labels, FLAGS.threads)
 
-    trained = edge.training_resize(model_path)
+    trained = inference.training_resize(model_path)
     resize = FLAGS.resize or trained or LEGACY_RESIZE
     if FLAGS.resize and trained and FLAGS.resize != trained:
         print(
@@ -89,10 +86,10 @@ def main(argv):
     record = None
     if FLAGS.csv:
         k = min(FLAGS.top_k, len(classifier.labels))
-        record = predict_lib.identity(model_path, classifier.labels, k, resize, shard)
+        record = inference.identity(model_path, classifier.labels, k, resize, shard)
         if shard:
             print(f"Shard {FLAGS.shard}: {len(files)} image(s).")
-    summary = predict_lib.predict(
+    summary = inference.predict(
         classifier,
         files,
         resize=resize,
@@ -107,14 +104,10 @@ def main(argv):
 
     if FLAGS.benchmark:
         ms = classifier.latency_ms(FLAGS.runs)
-        runtime = (
-            "Keras"
-            if model_path.endswith(".keras")
-            else f"LiteRT, threads={FLAGS.threads}"
-        )
         height, width = classifier.input_size
         print(
-            f"latency: {ms:.2f} ms per image (median of {FLAGS.runs} runs, {runtime}, "
+            f"latency: {ms:.2f} ms per image (median of {FLAGS.runs} runs, "
+            f"{classifier.runtime}, "
             f"input {classifier.input_dtype} {height}x{width})"
         )
     return 1 if summary.failed else 0

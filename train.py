@@ -33,11 +33,12 @@ from keras_attn.cli import (  # noqa: E402
 
 import_tensorflow_quietly()
 
-from keras_attn import train_lib, workers  # noqa: E402
+from keras_attn import distributed  # noqa: E402
 from keras_attn.data.augment import AUGMENT_RECIPES  # noqa: E402
 from keras_attn.images import RESIZE_MODES  # noqa: E402
 from keras_attn.layers import ATTENTION_NAMES, BRANCHES  # noqa: E402
-from keras_attn.recipes import describe_default  # noqa: E402
+from keras_attn.training import trainer  # noqa: E402
+from keras_attn.training.recipes import describe_default  # noqa: E402
 
 
 def recipe(field: str) -> str:
@@ -184,14 +185,14 @@ flags.DEFINE_string(
 flags.DEFINE_enum(
     "mixed_precision",
     "off",
-    list(train_lib.MIXED_PRECISION),
+    list(trainer.MIXED_PRECISION),
     "Mixed precision; auto: bfloat16 on TPUs and recent GPUs, float16 on older "
     "GPUs, off on CPUs.",
 )
 flags.DEFINE_enum(
     "jit_compile",
     "auto",
-    list(train_lib.JIT_COMPILE),
+    list(trainer.JIT_COMPILE),
     "XLA compilation (torch: torch.compile); auto: Keras' choice (always on JAX; "
     "TensorFlow: GPUs only; off for torch).",
 )
@@ -217,7 +218,7 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer(
     "join_timeout",
-    workers.JOIN_TIMEOUT,
+    distributed.JOIN_TIMEOUT,
     "Several workers: seconds to wait for the other workers to start "
     "(TensorFlow), or for the JAX coordinator to answer.",
 )
@@ -236,7 +237,7 @@ def _stages(values: list[str]):
 
 def main(argv):
     refuse_arguments(argv, "every setting is a flag, e.g. --dataset=folder:PATH")
-    config = train_lib.TrainConfig(
+    config = trainer.TrainConfig(
         dataset=FLAGS.dataset,
         attention=FLAGS.attention,
         branches=None if FLAGS.branches is None else tuple(FLAGS.branches),
@@ -272,13 +273,13 @@ def main(argv):
         distribute=FLAGS.distribute,
         steps_per_execution=FLAGS.steps_per_execution,
     )
-    cluster = workers.find_cluster(
+    cluster = distributed.find_cluster(
         coordinator_address=FLAGS.coordinator_address,
         num_processes=FLAGS.num_processes,
         process_id=FLAGS.process_id,
         timeout=FLAGS.join_timeout,
     )
-    train_lib.train(config, cluster=cluster)
+    trainer.train(config, cluster=cluster)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from keras_attn import modes_report
+from keras_attn.studies import modes_report
 from keras_attn.utils import atomic_io
 
 DATASETS = ("tin100_fewshot", "stanford_cars_fewshot")

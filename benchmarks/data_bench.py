@@ -42,7 +42,7 @@ from absl import app, flags
 from measure import machine, measure
 
 from keras_attn import runs
-from keras_attn.train_config import BACKBONE_MODES
+from keras_attn.training.config import BACKBONE_MODES
 from keras_attn.utils import atomic_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -3,7 +3,7 @@
     python benchmarks/distribute_bench.py                  # tensorflow and jax
     python benchmarks/distribute_bench.py --backends=jax --batch_size=16
 
-For each backend, `train_lib.train` on `shapes` (ResNet-18 + unified
+For each backend, `trainer.train` on `shapes` (ResNet-18 + unified
 attention at 128 px, `--shots` images a class, the global `--batch_size`,
 `--epochs`) runs:
 
@@ -33,8 +33,8 @@ import time
 
 from absl import app, flags
 
+from keras_attn.distributed import free_ports
 from keras_attn.utils import atomic_io
-from keras_attn.workers import free_ports
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,9 +57,9 @@ FLAGS = flags.FLAGS
 TIMED_TRAIN = """
 import json, sys, time
 import keras
-from keras_attn import train_lib
+from keras_attn.training import trainer
 
-config = train_lib.TrainConfig(**json.loads(sys.argv[1]))
+config = trainer.TrainConfig(**json.loads(sys.argv[1]))
 
 
 class Speed(keras.callbacks.Callback):
@@ -72,7 +72,7 @@ class Speed(keras.callbacks.Callback):
 
 speed = Speed()
 start = time.perf_counter()
-train_lib.train(config, extra_callbacks=[speed])
+trainer.train(config, extra_callbacks=[speed])
 steps = len(speed.times) - 1
 seconds = speed.times[-1] - speed.times[0]
 print("SPEED " + json.dumps({

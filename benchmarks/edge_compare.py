@@ -23,7 +23,7 @@ import platform  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from keras_attn import edge  # noqa: E402
+from keras_attn import inference  # noqa: E402
 from keras_attn.cli import run_main  # noqa: E402
 from keras_attn.export.report import read_report  # noqa: E402
 from keras_attn.utils import atomic_io  # noqa: E402
@@ -75,7 +75,7 @@ def main(argv):
             path = os.path.join(run, "export", f"model_{kind}.tflite")
             if not os.path.exists(path):
                 raise ValueError(f"{path} is missing; export.py --tflite writes it.")
-            classifier = edge.load_classifier(
+            classifier = inference.load_classifier(
                 path, os.path.join(run, "labels.txt"), num_threads=FLAGS.threads
             )
             classifier.latency_ms(runs=3, warmup=3)

@@ -23,9 +23,10 @@ import tempfile
 import numpy as np
 from absl import app, flags
 
-from keras_attn import runs, train_lib
+from keras_attn import runs
 from keras_attn.cli import run_main
-from keras_attn.reproduce_lib import mean_std
+from keras_attn.studies.stats import mean_std
+from keras_attn.training import trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCE = os.path.join(REPO, "..", "shared", "data", "tin100_fewshot")
@@ -63,8 +64,8 @@ def run_one(data: str, out: str, seed: int, mode: str, epochs: int) -> dict:
     report_path = os.path.join(run_dir, "eval", f"{runs.MODEL}-test", "report.json")
     if not os.path.exists(report_path):
         shutil.rmtree(run_dir, ignore_errors=True)
-        train_lib.train(
-            train_lib.TrainConfig(
+        trainer.train(
+            trainer.TrainConfig(
                 dataset=f"folder:{data}",
                 weights=WEIGHTS,
                 epochs=epochs,

@@ -19,7 +19,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from keras_attn import edge, export, runs  # noqa: E402
+from keras_attn import (  # noqa: E402
+    export,
+    inference,  # noqa: E402
+    runs,
+)
 from keras_attn.cli import run_main  # noqa: E402
 from keras_attn.utils import atomic_io  # noqa: E402
 
@@ -35,7 +39,7 @@ def main(argv):
     run = runs.load_run(FLAGS.run)
     images = run.samples.held_out.images
     keras_logits = run.model.predict(images.astype(np.float32), verbose=0)
-    probs = np.sort(edge.softmax(keras_logits), axis=1)
+    probs = np.sort(inference.softmax(keras_logits), axis=1)
     margin = probs[:, -1] - probs[:, -2]
     result = {
         "run": os.path.abspath(FLAGS.run),
@@ -56,7 +60,7 @@ def main(argv):
         content = export.convert(
             run.model, "int8", run.samples.calibration.images, count
         )
-        out = edge.TFLiteClassifier(content, run.labels).predict(images)
+        out = inference.TFLiteClassifier(content, run.labels).predict(images)
         inside = export.softmax_input_logits(content, images)
         agree = out.argmax(1) == keras_logits.argmax(1)
         agree_logits = inside.argmax(1) == keras_logits.argmax(1)

@@ -20,8 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
-from keras_attn import localisation, reproduce_lib  # noqa: E402
 from keras_attn.cli import refuse_arguments, run_main  # noqa: E402
+from keras_attn.studies import grid, localisation, stats, variants  # noqa: E402
 from keras_attn.utils import atomic_io  # noqa: E402
 
 flags.DEFINE_string("out", None, "Output folder.")
@@ -48,14 +48,14 @@ KEYS = (
 
 
 def summarise(scores: list[dict]) -> dict:
-    entry = {k: reproduce_lib.mean_std([s[k] for s in scores]) for k in KEYS}
-    entry["correlation_median"] = reproduce_lib.mean_std(
+    entry = {k: stats.mean_std([s[k] for s in scores]) for k in KEYS}
+    entry["correlation_median"] = stats.mean_std(
         [s["variability"]["correlation_median"] for s in scores]
     )
-    entry["beats_centre"] = reproduce_lib.mean_std(
+    entry["beats_centre"] = stats.mean_std(
         [s["pointing_max"] - s["pointing_centre"] for s in scores]
     )
-    entry["beats_channel_mean"] = reproduce_lib.mean_std(
+    entry["beats_channel_mean"] = stats.mean_std(
         [s["pointing_max"] - s["pointing_channel_mean"] for s in scores]
     )
     entry["map_size"] = scores[0]["map_size"]
@@ -93,9 +93,9 @@ def markdown(results: dict) -> str:
 
 
 def plot_variability(results: dict, scores: dict, path: str) -> None:
-    from keras_attn import visualize
+    from keras_attn.reports import figures
 
-    plt = visualize.pyplot()
+    plt = figures.pyplot()
     names = list(scores)
     fig, axes = plt.subplots(
         2, len(names), figsize=(1.6 * len(names), 3.6), squeeze=False
@@ -120,7 +120,7 @@ def plot_variability(results: dict, scores: dict, path: str) -> None:
         fontsize=7,
     )
     fig.tight_layout()
-    visualize.save_figure(fig, path)
+    figures.save_figure(fig, path)
 
 
 def main(argv):
@@ -128,18 +128,18 @@ def main(argv):
     if not FLAGS.out:
         raise ValueError("--out is required.")
     seeds = tuple(int(s) for s in FLAGS.seeds)
-    config = reproduce_lib.ReproduceConfig(
+    config = grid.ReproduceConfig(
         dataset="shapes",
         weights=FLAGS.weights,
         out=FLAGS.out,
-        variants=reproduce_lib.parse_variants(FLAGS.variants),
+        variants=variants.parse_variants(FLAGS.variants),
         seeds=seeds,
         protocol="frozen",
         image_size=FLAGS.image_size,
         shots=None,
         val_shots=None,
     )
-    trained = reproduce_lib.run(config)
+    trained = grid.run(config)
     results = {"image_size": FLAGS.image_size, "seeds": list(seeds)}
     results["configurations"], scores = {}, {}
     for name, entry in trained["variants"].items():

@@ -26,7 +26,7 @@ seconds, and peak RSS: `os.wait4`'s `ru_maxrss` of that process):
 - `shard 0/8, restarted`: the same command again; it must resume (skip the
   rows written, cut a partial last line if the kill left one), and the CSV
   must then hold exactly one row per file of the shard, no more, no less
-  (the shard's files listed with `predict_lib.image_files`).
+  (the shard's files listed with `inference.image_files`).
 
 Peak RSS on 100,000 files against the shard's ~12,500 shows whether memory
 grows with the number of files. Prints a table and writes `--out` (JSON).
@@ -45,7 +45,7 @@ import time
 from absl import app, flags
 from measure import machine, measure
 
-from keras_attn import predict_lib
+from keras_attn import inference
 from keras_attn.utils import atomic_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -246,13 +246,13 @@ def main(argv):
     load = os.getloadavg()
     if FLAGS.full:
         all_csv = os.path.join(work, "all.csv")
-        for path in (all_csv, all_csv + predict_lib.SIDECAR_SUFFIX):
+        for path in (all_csv, all_csv + inference.SIDECAR_SUFFIX):
             if os.path.exists(path):
                 os.remove(path)
         print(f"predict.py on all {FLAGS.images} files ...", flush=True)
         result = measure([*predict, f"--csv={all_csv}"], env)
         output = result.pop("output")
-        files = predict_lib.image_files([folder])
+        files = inference.image_files([folder])
         rows.append(
             {
                 "run": "all files",
@@ -265,10 +265,10 @@ def main(argv):
         )
 
     shard_csv = os.path.join(work, "shard.csv")
-    for path in (shard_csv, shard_csv + predict_lib.SIDECAR_SUFFIX):
+    for path in (shard_csv, shard_csv + inference.SIDECAR_SUFFIX):
         if os.path.exists(path):
             os.remove(path)
-    shard_files = predict_lib.image_files([folder], predict_lib.parse_shard(SHARD))
+    shard_files = inference.image_files([folder], inference.parse_shard(SHARD))
     shard_cmd = [*predict, f"--csv={shard_csv}", f"--shard={SHARD}"]
     print(f"predict.py --shard={SHARD}, killed at {FLAGS.kill_after_rows} rows ...")
     killed = run_killed(shard_cmd, env, shard_csv, FLAGS.kill_after_rows)

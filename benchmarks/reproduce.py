@@ -10,7 +10,7 @@ lp-ft), its folder under OUT/runs/. Writes OUT/results.json and
 OUT/results.md: per variant, val and test top-1 (best-val checkpoint and
 last epoch) and loss, mean ± std over seeds, parameters, MACs per image
 (JAX backend), wall seconds per run, and the paired difference to `none`.
-See keras_attn/reproduce_lib.py and benchmarks/RESULTS.md.
+See keras_attn/grid.py and benchmarks/RESULTS.md.
 """
 
 import os
@@ -19,8 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
-from keras_attn import reproduce_lib, results_report  # noqa: E402
 from keras_attn.cli import parse_flags, refuse_arguments, run_main  # noqa: E402
+from keras_attn.studies import grid, grid_report, variants  # noqa: E402
 
 flags.DEFINE_string("dataset", None, "shapes | cifar10 | folder:PATH | ...")
 flags.DEFINE_string("test_dir", None, "Class-subfolder tree used as the test split.")
@@ -32,9 +32,7 @@ flags.DEFINE_string(
     "unified-only_<branch> (+res: residual); `all` for every one.",
 )
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (data draw and initialisation).")
-flags.DEFINE_enum(
-    "protocol", "frozen", list(reproduce_lib.PROTOCOLS), "train.py --backbone."
-)
+flags.DEFINE_enum("protocol", "frozen", list(grid.PROTOCOLS), "train.py --backbone.")
 flags.DEFINE_integer("epochs", 0, "Training epochs per run (0: the recipe's).")
 flags.DEFINE_integer("probe_epochs", 0, "lp-ft's probe epochs (0: the recipe's).")
 flags.DEFINE_integer(
@@ -67,11 +65,11 @@ def main(argv):
     for name in ("dataset", "weights", "out"):
         if not getattr(FLAGS, name):
             raise ValueError(f"--{name} is required.")
-    config = reproduce_lib.ReproduceConfig(
+    config = grid.ReproduceConfig(
         dataset=FLAGS.dataset,
         weights=FLAGS.weights,
         out=FLAGS.out,
-        variants=reproduce_lib.parse_variants(FLAGS.variants),
+        variants=variants.parse_variants(FLAGS.variants),
         seeds=_numbers("seeds", FLAGS.seeds, int),
         learning_rates=_numbers("learning_rates", FLAGS.learning_rates, float),
         protocol=FLAGS.protocol,
@@ -85,8 +83,8 @@ def main(argv):
         test_dir=FLAGS.test_dir,
         batch_size=FLAGS.batch_size,
     )
-    results = reproduce_lib.run(config)
-    print(results_report.markdown(results))
+    results = grid.run(config)
+    print(grid_report.markdown(results))
     print(f"Wrote {os.path.join(FLAGS.out, 'results.md')}")
 
 

@@ -19,7 +19,7 @@ import tempfile
 from absl import app, flags
 from measure import REPO, machine, measure, measure_train
 
-from keras_attn import reproduce_lib
+from keras_attn.studies import variants
 from keras_attn.utils import atomic_io
 
 flags.DEFINE_string(
@@ -33,8 +33,8 @@ flags.DEFINE_string("out", None, "JSON file (default: benchmarks/results/...).")
 
 def train_command(size: int, dataset: str, variant: str, run_dir: str) -> list[str]:
     f = flags.FLAGS
-    attention, kwargs = reproduce_lib.parse_variant(variant)
-    stages = reproduce_lib.split_variant(variant)[1]
+    attention, kwargs = variants.parse_variant(variant)
+    stages = variants.split_variant(variant)[1]
     command = [
         sys.executable,
         "train.py",
@@ -78,7 +78,7 @@ def main(argv):
         size, _, dataset = item.partition("=")
         datasets[int(size)] = dataset
     for variant in f.variants:
-        reproduce_lib.parse_variant(variant)
+        variants.parse_variant(variant)
     work = tempfile.mkdtemp(prefix="resolution_bench-")
     env = {**os.environ, "CI": "1"}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -1,15 +1,15 @@
 """Cells of several benchmarks/reproduce.py results in one table, paired by seed.
 
-    python benchmarks/screen_report.py \\
+    python benchmarks/paired_cells.py \\
         --results=benchmarks/results/stages/stanford_cars_fewshot_224_frozen
-    python benchmarks/screen_report.py --single_label=false \\
+    python benchmarks/paired_cells.py --single_label=false \\
         --results=crop=benchmarks/results/recipes/X_crop,squash=OTHER_FOLDER \\
         --baseline=crop:none
 
 Each row: val top-1 (best-val epoch, what train.py keeps) and last epoch, test
 beside it, and the paired difference to the row's baseline (`--baseline`, or
 `none` of the same results for stage-4 cells and `none@34` for cells on
-stage 3). Writes --out (JSON) when given. See keras_attn/screen_report.py.
+stage 3). Writes --out (JSON) when given. See keras_attn/paired_cells.py.
 """
 
 import os
@@ -18,8 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
-from keras_attn import screen_report  # noqa: E402
 from keras_attn.cli import refuse_arguments, run_main  # noqa: E402
+from keras_attn.studies import paired_cells  # noqa: E402
 from keras_attn.utils import atomic_io  # noqa: E402
 
 flags.DEFINE_string("results", None, "label=folder,... (or one folder).")
@@ -35,10 +35,10 @@ def main(argv):
     refuse_arguments(argv, "pass the results as --results=label=folder,...")
     if not FLAGS.results:
         raise ValueError("--results is required.")
-    sources = screen_report.parse_sources(FLAGS.results)
+    sources = paired_cells.parse_sources(FLAGS.results)
     if FLAGS.single_label and len(sources) == 1:
         sources = {"": next(iter(sources.values()))}
-    cells = screen_report.load_cells(sources)
+    cells = paired_cells.load_cells(sources)
     baselines = None
     if FLAGS.baseline:
         if FLAGS.baseline not in cells:
@@ -46,8 +46,8 @@ def main(argv):
                 f"--baseline={FLAGS.baseline} is not a cell; cells: {', '.join(cells)}"
             )
         baselines = {name: FLAGS.baseline for name in cells if name != FLAGS.baseline}
-    table = screen_report.rows(cells, baselines)
-    print(screen_report.markdown(table))
+    table = paired_cells.rows(cells, baselines)
+    print(paired_cells.markdown(table))
     if FLAGS.out:
         atomic_io.write_json(FLAGS.out, table)
 

@@ -47,7 +47,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from keras_attn import reproduce_lib  # noqa: E402
 from keras_attn.cli import run_main  # noqa: E402
 from keras_attn.data.augment import (  # noqa: E402
     AUGMENT_RECIPES,
@@ -60,6 +59,7 @@ from keras_attn.models.backbone import (  # noqa: E402
     MIN_IMAGE_SIZE,
     load_backbone,
 )
+from keras_attn.studies import variants  # noqa: E402
 from keras_attn.utils import devices  # noqa: E402
 
 NUM_CLASSES = 100
@@ -138,7 +138,7 @@ class WindowTimer(keras.callbacks.Callback):
 def attended_maps(variant: str, image_size: int) -> str:
     """The feature maps a variant's head reads, e.g. `14x14+7x7` for `@34` at
     224 px (the classifier's own map sizes)."""
-    stages = reproduce_lib.split_variant(variant)[1]
+    stages = variants.split_variant(variant)[1]
     sides = [classifier.stage_map_side(image_size, stage) for stage in stages]
     return "+".join(f"{side}x{side}" for side in sides)
 
@@ -150,8 +150,8 @@ def build_model(variant: str, image_size: int) -> keras.Model:
     `unified`, `unified@3` (stage 3), `cbam@34` (stages 3 and 4),
     `unified+cg` (the channel gate), ..."""
     backbone = load_backbone("none")
-    attention, kwargs = reproduce_lib.parse_variant(variant)
-    stages = reproduce_lib.split_variant(variant)[1]
+    attention, kwargs = variants.parse_variant(variant)
+    stages = variants.split_variant(variant)[1]
     if image_size >= MIN_IMAGE_SIZE:
         return classifier.build_classifier(
             NUM_CLASSES,
@@ -395,7 +395,7 @@ def backend_version() -> str:
 def main(argv):
     del argv
     for variant in FLAGS.attention:
-        reproduce_lib.parse_variant(variant)  # a one-line error if unknown
+        variants.parse_variant(variant)  # a one-line error if unknown
     sizes = [int(s) for s in FLAGS.image_sizes]
     if any(s < BACKBONE_STRIDE * 2 or s % BACKBONE_STRIDE for s in sizes):
         raise ValueError(

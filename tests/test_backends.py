@@ -28,7 +28,8 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from keras_attn import distribute, input_pipeline
+from keras_attn import distributed
+from keras_attn.training import input_pipeline
 
 HAS_JAX = importlib.util.find_spec("jax") is not None
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -203,7 +204,7 @@ def test_jax_trained_model_loads_and_exports_under_tensorflow(jax_run, tiny_fold
 DISTRIBUTED_TRAIN = """
 import json
 import keras
-from keras_attn import train_lib
+from keras_attn.training import trainer
 
 
 class Devices(keras.callbacks.Callback):
@@ -212,8 +213,8 @@ class Devices(keras.callbacks.Callback):
 
 
 check = Devices()
-run_dir = train_lib.train(
-    train_lib.TrainConfig(
+run_dir = trainer.train(
+    trainer.TrainConfig(
         dataset={dataset!r}, run_dir={run_dir!r}, distribute=True, **{tiny!r}
     ),
     extra_callbacks=[check],
@@ -293,10 +294,10 @@ def test_layer_and_model_tests_pass_under_jax():
 def test_distribute_on_torch_is_refused_with_a_message():
     code = textwrap.dedent(
         """
-        from keras_attn import distribute
+        from keras_attn import distributed
 
         try:
-            with distribute.data_parallel(True):
+            with distributed.data_parallel(True):
                 pass
         except ValueError as e:
             print("REFUSED", e)
@@ -307,15 +308,15 @@ def test_distribute_on_torch_is_refused_with_a_message():
 
 
 def test_batch_size_must_split_evenly():
-    distribute.check_batch_size(8, 2, train_images=40)
+    distributed.check_batch_size(8, 2, train_images=40)
     with pytest.raises(ValueError, match="multiple of the 4 devices"):
-        distribute.check_batch_size(30, 4, train_images=40)
+        distributed.check_batch_size(30, 4, train_images=40)
     with pytest.raises(ValueError, match="fewer than --batch_size=64"):
-        distribute.check_batch_size(64, 2, train_images=40)
+        distributed.check_batch_size(64, 2, train_images=40)
 
 
 def test_data_parallel_off_is_a_no_op():
-    with distribute.data_parallel(False) as replicas:
+    with distributed.data_parallel(False) as replicas:
         assert replicas == 1
 
 

@@ -70,7 +70,7 @@ def test_train_help_exits_0_and_shows_the_recipe_defaults():
 
 
 def test_recipe_defaults_are_described_per_dataset():
-    from keras_attn import recipes
+    from keras_attn.training import recipes
 
     assert recipes.describe_default("batch_size") == "32"
     assert (

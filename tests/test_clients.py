@@ -125,10 +125,10 @@ def test_photos_kept_by_a_run_are_whole_frames_spread_over_classes(tmp_path):
 
 
 def test_a_tflite_file_away_from_its_run_still_says_its_resize(colour_model, tmp_path):
-    from keras_attn import edge
+    from keras_attn import inference
 
     path = tmp_path / "copied_to_a_phone.tflite"
     path.write_bytes(_tflite(colour_model, "pad"))
-    assert edge.training_resize(str(path)) == "pad"
+    assert inference.training_resize(str(path)) == "pad"
     path.write_bytes(_tflite(colour_model, "pad")[:1000])  # damaged: no answer
-    assert edge.training_resize(str(path)) is None
+    assert inference.training_resize(str(path)) is None

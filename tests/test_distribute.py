@@ -1,4 +1,4 @@
-"""Training on several workers (`keras_attn/workers.py`, `distribute.py`).
+"""Training on several workers (`keras_attn/workers.py`, `distributed.py`).
 
 In-process: the checks of `TF_CONFIG` and of JAX's flags, each worker's
 share of a batch on both input pipelines, the comparison of the workers'
@@ -26,9 +26,10 @@ import numpy as np
 import pytest
 from conftest import REPO, WEIGHTS, require
 
-from keras_attn import distribute, input_pipeline, runs, workers
-from keras_attn.train_config import TrainConfig
-from keras_attn.workers import free_ports
+from keras_attn import distributed, runs
+from keras_attn.distributed import free_ports
+from keras_attn.training import input_pipeline
+from keras_attn.training.config import TrainConfig
 
 HAS_JAX = importlib.util.find_spec("jax") is not None
 needs_jax = pytest.mark.skipif(not HAS_JAX, reason="jax is not installed")
@@ -144,18 +145,18 @@ def test_tf_config_names_the_chief_and_this_worker():
         "cluster": {"chief": ["h0:1"], "worker": ["h1:1", "h2:1"]},
         "task": {"type": "worker", "index": 1},
     }
-    cluster = workers.parse_tf_config(json.dumps(with_chief))
+    cluster = distributed.parse_tf_config(json.dumps(with_chief))
     assert (cluster.engine, cluster.index, cluster.count) == ("tensorflow", 2, 3)
     assert cluster.tasks == (("chief", 0), ("worker", 0), ("worker", 1))
     assert cluster.names[0] == "the chief (h0:1)" and not cluster.is_chief
     workers_only = {"cluster": {"worker": ["h0:1", "h1:1"]}, "task": {"type": "worker"}}
     workers_only["task"]["index"] = 0
-    cluster = workers.parse_tf_config(json.dumps(workers_only))
+    cluster = distributed.parse_tf_config(json.dumps(workers_only))
     assert cluster.is_chief and cluster.names[0] == "worker 0 (the chief, h0:1)"
     # No cluster, or a cluster of one, is one machine.
-    assert workers.parse_tf_config(None) is None
+    assert distributed.parse_tf_config(None) is None
     one = {"cluster": {"worker": ["h0:1"]}, "task": {"type": "worker", "index": 0}}
-    assert workers.parse_tf_config(json.dumps(one)) is None
+    assert distributed.parse_tf_config(json.dumps(one)) is None
 
 
 TWO_WORKERS = {"worker": ["h0:1", "h1:1"]}
@@ -200,7 +201,7 @@ TWO_WORKERS = {"worker": ["h0:1", "h1:1"]}
 def test_a_wrong_tf_config_is_one_line(spec, message):
     text = spec if isinstance(spec, str) else json.dumps(spec)
     with pytest.raises(ValueError) as error:
-        workers.parse_tf_config(text)
+        distributed.parse_tf_config(text)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
 
@@ -208,17 +209,17 @@ def test_a_wrong_tf_config_is_one_line(spec, message):
 def test_the_cluster_settings_must_suit_the_backend():
     two = tf_config([1, 2], 0)
     with pytest.raises(ValueError, match="only the tensorflow backend reads"):
-        workers.find_cluster("jax", environ={"TF_CONFIG": two})
+        distributed.find_cluster("jax", environ={"TF_CONFIG": two})
     with pytest.raises(ValueError, match="start JAX processes"):
-        workers.find_cluster(
+        distributed.find_cluster(
             "tensorflow", "h:1", 2, 0, environ={}
         )  # JAX flags on TensorFlow
-    assert workers.find_cluster("tensorflow", environ={"TF_CONFIG": two}).count == 2
-    assert workers.find_cluster("jax", environ={}) is None
+    assert distributed.find_cluster("tensorflow", environ={"TF_CONFIG": two}).count == 2
+    assert distributed.find_cluster("jax", environ={}) is None
 
 
 def test_jax_settings_are_checked():
-    cluster = workers.find_cluster("jax", "10.0.0.1:1234", 4, 3, environ={})
+    cluster = distributed.find_cluster("jax", "10.0.0.1:1234", 4, 3, environ={})
     assert (cluster.engine, cluster.index, cluster.count) == ("jax", 3, 4)
     assert cluster.names[0] == "process 0 (the coordinator)"
     keras_env = {
@@ -226,26 +227,26 @@ def test_jax_settings_are_checked():
         "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
         "KERAS_DISTRIBUTION_PROCESS_ID": "1",
     }
-    cluster = workers.find_cluster("jax", environ=keras_env)
+    cluster = distributed.find_cluster("jax", environ=keras_env)
     assert (cluster.address, cluster.index, cluster.count) == ("10.0.0.1:1234", 1, 2)
     with pytest.raises(ValueError, match="--process_id=2 is out of range"):
-        workers.jax_cluster("h:1", 2, 2)
+        distributed.jax_cluster("h:1", 2, 2)
     with pytest.raises(ValueError, match="--num_processes and --process_id missing"):
-        workers.jax_cluster("h:1", None, None)
+        distributed.jax_cluster("h:1", None, None)
     with pytest.raises(ValueError, match="must be host:port"):
-        workers.jax_cluster("h", 2, 0)
+        distributed.jax_cluster("h", 2, 0)
 
 
 def test_join_needs_distribute_and_a_run_dir():
-    cluster = workers.parse_tf_config(tf_config([1, 2], 1))
+    cluster = distributed.parse_tf_config(tf_config([1, 2], 1))
     config = TrainConfig(**TINY, run_dir="runs/x").resolved()
     with pytest.raises(
         ValueError, match="TF_CONFIG names a cluster; pass --distribute"
     ):
-        workers.join(config, cluster)
+        distributed.join(config, cluster)
     config = TrainConfig(**TINY, distribute=True).resolved()
     with pytest.raises(ValueError, match="pass --run_dir, the same folder on every"):
-        workers.join(config, cluster)
+        distributed.join(config, cluster)
 
 
 # ------------------------------------------------- each worker's share
@@ -307,30 +308,32 @@ def test_the_workers_fingerprint_ignores_a_hosts_own_cache():
     data = _dataset()
     config = TrainConfig(**TINY, run_dir="r", distribute=True).resolved()
     moved = TrainConfig(**TINY, run_dir="r", distribute=True, cache_dir="/elsewhere")
-    a = workers.run_fingerprint(config, data, 0)
-    assert a == workers.run_fingerprint(moved.resolved(), data, 0)
-    assert a != workers.run_fingerprint(config, data, 1)
+    a = distributed.run_fingerprint(config, data, 0)
+    assert a == distributed.run_fingerprint(moved.resolved(), data, 0)
+    assert a != distributed.run_fingerprint(config, data, 1)
     other = _dataset()
     other.train.labels[0] = (other.train.labels[0] + 1) % 10
-    assert a["data"] != workers.run_fingerprint(config, other, 0)["data"]
+    assert a["data"] != distributed.run_fingerprint(config, other, 0)["data"]
 
 
 def test_a_worker_that_differs_is_named_with_the_setting():
-    cluster = workers.parse_tf_config(tf_config([1, 2, 3], 0))
+    cluster = distributed.parse_tf_config(tf_config([1, 2, 3], 0))
     keys = ["batch_size", "data", "resume_epoch"]
     mine = {"batch_size": "8", "data": "x", "resume_epoch": "3"}
     same = np.array([[1, 2, 3]] * 3, np.int32)
-    assert workers.first_difference(cluster, keys, same, mine) is None
+    assert distributed.first_difference(cluster, keys, same, mine) is None
     rows = same.copy()
     rows[2, 0] = 9
-    message = workers.first_difference(cluster, keys, rows, mine)
+    message = distributed.first_difference(cluster, keys, rows, mine)
     assert message.startswith("worker 2 (127.0.0.1:3) was started with other")
     assert "--batch_size differs (the chief: 8)" in message
     rows = same.copy()
     rows[1, 1:] = 0
-    assert "loaded other data" in workers.first_difference(cluster, keys, rows, mine)
+    assert "loaded other data" in distributed.first_difference(
+        cluster, keys, rows, mine
+    )
     rows[1, 1] = 2
-    message = workers.first_difference(cluster, keys, rows, mine)
+    message = distributed.first_difference(cluster, keys, rows, mine)
     assert "would resume from another epoch" in message and "shared storage" in message
 
 
@@ -339,14 +342,14 @@ def test_a_worker_trains_in_a_private_copy_removed_at_the_end(tmp_path):
     (run_dir / "backup" / "full").mkdir(parents=True)
     (run_dir / "backup" / "full" / "state.json").write_text('{"epoch": 2}')
     (run_dir / "history.csv").write_text("epoch,loss\n0,1\n1,1\n")
-    chief = workers.parse_tf_config(tf_config([1, 2], 0))
-    assert workers.worker_dir(chief, str(run_dir)) == str(run_dir)
-    other = workers.parse_tf_config(tf_config([1, 2], 1))
-    private = workers.worker_dir(other, str(run_dir))
+    chief = distributed.parse_tf_config(tf_config([1, 2], 0))
+    assert distributed.worker_dir(chief, str(run_dir)) == str(run_dir)
+    other = distributed.parse_tf_config(tf_config([1, 2], 1))
+    private = distributed.worker_dir(other, str(run_dir))
     assert private.startswith(tempfile.gettempdir()) and "worker1" in private
     assert len(runs.read_history(private)["epoch"]) == 2
     assert os.path.exists(os.path.join(private, "backup", "full", "state.json"))
-    workers.remove_worker_dirs()
+    distributed.remove_worker_dirs()
     assert not os.path.exists(private)
     assert sorted(os.listdir(run_dir)) == ["backup", "history.csv"]  # untouched
 
@@ -354,7 +357,7 @@ def test_a_worker_trains_in_a_private_copy_removed_at_the_end(tmp_path):
 def test_a_lost_tensorflow_worker_is_named():
     import tensorflow as tf
 
-    cluster = workers.parse_tf_config(tf_config([7001, 7002], 0))
+    cluster = distributed.parse_tf_config(tf_config([7001, 7002], 0))
     error = tf.errors.UnavailableError(
         None,
         None,
@@ -362,10 +365,10 @@ def test_a_lost_tensorflow_worker_is_named():
         "Additional GRPC error information from remote target "
         "/job:worker/replica:0/task:1 while calling RecvBuf",
     )
-    message = workers.lost_worker(cluster, error)
+    message = distributed.lost_worker(cluster, error)
     assert message.startswith("lost worker 1 (127.0.0.1:7002) (UnavailableError:")
     assert "resumes from the chief's last backup" in message
-    assert workers.lost_worker(cluster, ValueError("shapes differ")) is None
+    assert distributed.lost_worker(cluster, ValueError("shapes differ")) is None
     # A worker that failed said why (`failures_reported`).
     error = tf.errors.UnavailableError(
         None,
@@ -373,7 +376,7 @@ def test_a_lost_tensorflow_worker_is_named():
         "Error reported from /job:worker/task:1: worker 1 (127.0.0.1:7002) "
         "stopped: DataError: Cannot create the image cache in /x",
     )
-    assert workers.lost_worker(cluster, error).startswith(
+    assert distributed.lost_worker(cluster, error).startswith(
         "worker 1 (127.0.0.1:7002) stopped (DataError: Cannot create the image "
         "cache in /x); fix that, then start the same command"
     )
@@ -384,7 +387,7 @@ def test_batch_norm_sees_the_global_batch_while_training_only():
         [keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization()]
     )
     layer = model.layers[-1]
-    with distribute.global_batch_norm(model, enabled=True):
+    with distributed.global_batch_norm(model, enabled=True):
         assert layer.synchronized == (keras.backend.backend() == "tensorflow")
     assert not layer.synchronized
     assert not layer.get_config()["synchronized"]
@@ -513,7 +516,7 @@ def test_a_worker_with_other_flags_is_refused_by_all(tmp_path):
 TRAIN_AND_PRINT_FIRST_LOSS = """
 import json, sys
 import keras
-from keras_attn import train_lib
+from keras_attn.training import trainer
 
 
 class FirstLoss(keras.callbacks.Callback):
@@ -523,8 +526,8 @@ class FirstLoss(keras.callbacks.Callback):
             print("FIRST_LOSS", repr(self.loss), flush=True)
 
 
-train_lib.train(
-    train_lib.TrainConfig(**json.loads(sys.argv[1])), extra_callbacks=[FirstLoss()]
+trainer.train(
+    trainer.TrainConfig(**json.loads(sys.argv[1])), extra_callbacks=[FirstLoss()]
 )
 """
 

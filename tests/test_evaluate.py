@@ -17,7 +17,10 @@ import pytest
 from conftest import run_script
 from PIL import Image
 
-from keras_attn import edge, evaluate_lib, metrics
+from keras_attn import inference
+from keras_attn.evaluation import evaluate as evaluate_lib
+from keras_attn.evaluation import metrics
+from keras_attn.evaluation import report as report_lib
 
 LABELS = ["circle", "square", "triangle"]
 SIZE = 32
@@ -68,12 +71,12 @@ def tiny_run(tmp_path_factory):
 
 def _mean_loss(run, data, resize: str) -> float:
     """The mean loss of the run's model on data/test, images resized by `resize`."""
-    clf = edge.load_classifier(str(run / "model.keras"))
+    clf = inference.load_classifier(str(run / "model.keras"))
     images, labels = [], []
     for c, name in enumerate(LABELS):
         for file in sorted(os.listdir(data / "test" / name)):
             path = str(data / "test" / name / file)
-            images.append(edge.load_image(path, (SIZE, SIZE), resize))
+            images.append(inference.load_image(path, (SIZE, SIZE), resize))
             labels.append(c)
     probs = clf.predict(np.stack(images))
     return metrics.classification_report(probs, np.array(labels), LABELS)["mean_loss"]
@@ -119,7 +122,7 @@ def test_summary_line_labels_every_accuracy_alike():
         "mean_loss": 1.25,
         "macro": {"precision": 0.4, "recall": 0.5, "f1": 0.45},
     }
-    assert evaluate_lib.summary_line(report) == (
+    assert report_lib.summary_line(report) == (
         "10 images: top-1 0.5000, top-5 0.9000, macro precision 0.4000 / recall "
         "0.5000 / F1 0.4500, mean loss 1.2500"
     )

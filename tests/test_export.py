@@ -22,8 +22,10 @@ from conftest import TIN100, WEIGHTS, require, run_script, run_scripts
 from PIL import Image
 
 import keras_attn
-from keras_attn import edge, evaluate_lib, export, runs
+from keras_attn import export, inference, runs
 from keras_attn.data import Split
+from keras_attn.evaluation import evaluate as evaluate_lib
+from keras_attn.export import pipeline
 from keras_attn.layers import BRANCHES, UnifiedSpatialAttention
 from keras_attn.runs import Samples
 from keras_attn.tflite import graph as tflite_graph
@@ -185,15 +187,17 @@ def test_fp32_tflite_logits_match_keras(exported, held_out):
     tflite_logits = export.softmax_input_logits(content, images[:16])
     assert np.abs(tflite_logits - logits[:16]).max() <= 1e-4
     assert report["tflite"]["fp32"]["logits"]["max_abs_diff"] <= 1e-4
-    clf = edge.TFLiteClassifier(content, runs.read_labels(str(run_dir)))
+    clf = inference.TFLiteClassifier(content, runs.read_labels(str(run_dir)))
     probs = clf.predict(images[:16])
-    assert np.abs(probs - edge.softmax(logits[:16])).max() <= 1e-5
+    assert np.abs(probs - inference.softmax(logits[:16])).max() <= 1e-5
 
 
 def test_int8_agrees_with_keras_on_real_images(exported, held_out):
     run_dir, report = exported
     images, labels, logits = held_out
-    clf = edge.TFLiteClassifier(read(run_dir, "int8"), runs.read_labels(str(run_dir)))
+    clf = inference.TFLiteClassifier(
+        read(run_dir, "int8"), runs.read_labels(str(run_dir))
+    )
     # uint8 in, uint8 out, and the input takes raw pixels.
     assert clf.input_dtype == "uint8"
     scale, zero_point = clf.input["quantization"]
@@ -342,7 +346,7 @@ def test_mediapipe_image_classifier_agrees_with_predict(exported):
         classifier = vision.ImageClassifier.create_from_options(options)
         try:
             for path in paths:
-                pixels = edge.load_image(path, (64, 64))
+                pixels = inference.load_image(path, (64, 64))
                 image = mp.Image(image_format=mp.ImageFormat.SRGB, data=pixels)
                 result = classifier.classify(image)
                 best = result.classifications[0].categories[0]
@@ -370,7 +374,7 @@ def test_failed_check_writes_nothing_and_names_the_check(
     # A converter that returns a file far from the Keras model: the dynamic
     # range one (logit error ~0.1) in place of the float32 one.
     dynamic = read(run_dir, "dynamic")
-    monkeypatch.setattr(export, "convert", lambda *args, **kwargs: dynamic)
+    monkeypatch.setattr(pipeline, "convert", lambda *args, **kwargs: dynamic)
     config = export.ExportConfig(
         run_dir=str(copy), saved_model=False, quantize=("fp32",), latency_runs=2
     )
@@ -416,8 +420,8 @@ def test_an_export_it_cannot_write_fails_before_converting(tmp_path, monkeypatch
     def load_run(*args):
         raise AssertionError("the run was loaded before the folder was checked")
 
-    monkeypatch.setattr(export.os, "access", access)  # root ignores chmod
-    monkeypatch.setattr(export, "load_run", load_run)
+    monkeypatch.setattr(os, "access", access)  # root ignores chmod
+    monkeypatch.setattr(pipeline, "load_run", load_run)
     with pytest.raises(ValueError) as info:
         export.export_run(export.ExportConfig(run_dir=str(run_dir)))
     assert str(info.value) == (

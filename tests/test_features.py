@@ -7,8 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_attn import features, runs, train_lib
-from keras_attn.train_config import TrainConfig, check_resumable
+from keras_attn import runs
+from keras_attn.training import feature_cache, trainer
+from keras_attn.training.config import TrainConfig, check_resumable
 
 
 class CountingExtractor:
@@ -32,7 +33,7 @@ def _images(n=6, seed=0):
 def test_features_are_computed_once_per_image_and_flip(tmp_path):
     images = _images()
     extractor = CountingExtractor()
-    cache = features.FeatureCache(extractor, "w", 128, str(tmp_path))
+    cache = feature_cache.FeatureCache(extractor, "w", 128, str(tmp_path))
     first = np.asarray(cache.features(images))
     np.testing.assert_allclose(
         first[:, 0, 0], images.mean(axis=(1, 2)), rtol=1e-3
@@ -40,7 +41,7 @@ def test_features_are_computed_once_per_image_and_flip(tmp_path):
     flipped = np.asarray(cache.features(images, flip=True))
     assert extractor.images == 12
     # Again, and in another order: nothing computed, the same rows.
-    again = features.FeatureCache(CountingExtractor(), "w", 128, str(tmp_path))
+    again = feature_cache.FeatureCache(CountingExtractor(), "w", 128, str(tmp_path))
     np.testing.assert_array_equal(np.asarray(again.features(images[::-1])), first[::-1])
     assert again.extractor.images == 0
     np.testing.assert_array_equal(
@@ -53,16 +54,16 @@ def test_features_are_computed_once_per_image_and_flip(tmp_path):
     [
         (lambda c: open(c._index, "wb").write(b"garbage"), "index.npy does not load"),
         (lambda c: np.save(c._index, np.zeros(2)), "index.npy holds float64"),
-        (lambda c: os.truncate(c._data, 7), "features.f16 is 7 bytes"),
+        (lambda c: os.truncate(c._data, 7), "feature_cache.f16 is 7 bytes"),
     ],
 )
 def test_damaged_feature_cache_is_named_and_rebuilt(tmp_path, caplog, damage, reason):
     images = _images()
-    cache = features.FeatureCache(CountingExtractor(), "w", 128, str(tmp_path))
+    cache = feature_cache.FeatureCache(CountingExtractor(), "w", 128, str(tmp_path))
     first = np.asarray(cache.features(images))
     damage(cache)
     extractor = CountingExtractor()
-    again = features.FeatureCache(extractor, "w", 128, str(tmp_path))
+    again = feature_cache.FeatureCache(extractor, "w", 128, str(tmp_path))
     with caplog.at_level("WARNING"):
         rebuilt = np.asarray(again.features(images))
     (warning,) = [r.getMessage() for r in caplog.records if "damaged" in r.message]
@@ -76,23 +77,23 @@ def test_damaged_feature_cache_is_named_and_rebuilt(tmp_path, caplog, damage, re
 
 
 def test_the_cache_key_holds_weights_size_and_pixels(tmp_path):
-    base = features.FeatureCache(CountingExtractor(), "w", 128, str(tmp_path))
+    base = feature_cache.FeatureCache(CountingExtractor(), "w", 128, str(tmp_path))
     for other in (
-        features.FeatureCache(CountingExtractor(), "other", 128, str(tmp_path)),
-        features.FeatureCache(CountingExtractor(), "w", 224, str(tmp_path)),
+        feature_cache.FeatureCache(CountingExtractor(), "other", 128, str(tmp_path)),
+        feature_cache.FeatureCache(CountingExtractor(), "w", 224, str(tmp_path)),
     ):
         assert other.path != base.path
     # A local checkpoint is keyed by its files: an edited file is new weights.
     weights = tmp_path / "ckpt"
     weights.mkdir()
     (weights / "model.safetensors").write_bytes(b"1")
-    before = features.weights_fingerprint(str(weights))
+    before = feature_cache.weights_fingerprint(str(weights))
     (weights / "model.safetensors").write_bytes(b"22")
-    assert features.weights_fingerprint(str(weights)) != before
+    assert feature_cache.weights_fingerprint(str(weights)) != before
     # Other pixels are other rows.
     images = _images()
     extractor = CountingExtractor()
-    cache = features.FeatureCache(extractor, "w", 128, str(tmp_path))
+    cache = feature_cache.FeatureCache(extractor, "w", 128, str(tmp_path))
     cache.features(images)
     changed = images.copy()
     changed[0, 0, 0, 0] ^= 1
@@ -101,14 +102,14 @@ def test_the_cache_key_holds_weights_size_and_pixels(tmp_path):
 
 
 def test_random_view_draws_per_example_in_training_only():
-    layer = features.RandomView(seed=0)
+    layer = feature_cache.RandomView(seed=0)
     views = np.stack([np.zeros((64, 2)), np.ones((64, 2))], axis=1)  # (64, 2, 2)
     picked = keras.ops.convert_to_numpy(layer(views, training=True))
     assert picked.shape == (64, 2) and 10 < picked[:, 0].sum() < 54
     np.testing.assert_array_equal(
         keras.ops.convert_to_numpy(layer(views, training=False)), np.zeros((64, 2))
     )
-    again = features.RandomView.from_config(layer.get_config())
+    again = feature_cache.RandomView.from_config(layer.get_config())
     assert again.seed == 0
     # Maps come out exactly as cached: each row is one of its views.
     maps = np.random.default_rng(0).standard_normal((16, 2, 4, 4, 8)).astype("f4")
@@ -173,9 +174,9 @@ def test_resuming_or_starting_from_a_run_with_other_stages_is_refused(tmp_path):
         match=r"trained with --attention_stages=3,4, this run has "
         r"--attention_stages=4; pass the same --attention_stages",
     ):
-        train_lib.check_init_from(str(tmp_path), other)
+        trainer.check_init_from(str(tmp_path), other)
     with pytest.raises(ValueError, match=r"--image_size=128, this run has "):
-        train_lib.check_init_from(
+        trainer.check_init_from(
             str(tmp_path),
             TrainConfig(attention_stages=(3, 4), image_size=160).resolved(),
         )
@@ -198,7 +199,7 @@ def test_bad_stage_flags_are_refused_before_any_work(overrides, message):
 
 
 def test_rows_a_killed_run_appended_but_never_indexed_are_dropped(tmp_path):
-    cache = features.FeatureCache(CountingExtractor(), "w", 128, str(tmp_path))
+    cache = feature_cache.FeatureCache(CountingExtractor(), "w", 128, str(tmp_path))
     cache.features(_images(4))
     with open(cache._data, "ab") as f:  # a kill after writing, before indexing
         f.write(b"\xff" * 3 * 2 * 5)
@@ -220,10 +221,10 @@ class PyramidExtractor(CountingExtractor):
 
 def test_several_maps_are_cached_as_one_flat_row_each(tmp_path):
     images = _images(5)
-    cache = features.FeatureCache(PyramidExtractor(), "w", 128, str(tmp_path))
+    cache = feature_cache.FeatureCache(PyramidExtractor(), "w", 128, str(tmp_path))
     assert cache.feature_shape == (2 * 2 * 3 + 3,)
     rows = np.asarray(cache.features(images), np.float32)
-    fine, coarse = features.SplitMaps([(2, 2, 3), (1, 1, 3)])(rows)
+    fine, coarse = feature_cache.SplitMaps([(2, 2, 3), (1, 1, 3)])(rows)
     np.testing.assert_allclose(
         np.asarray(fine)[:, 1, 0], images.mean(axis=(1, 2)), rtol=1e-3
     )
@@ -231,5 +232,5 @@ def test_several_maps_are_cached_as_one_flat_row_each(tmp_path):
         np.asarray(coarse)[:, 0, 0], images.max(axis=(1, 2)), rtol=1e-3
     )
     # Another entry than the one-map cache of the same weights and size.
-    single = features.FeatureCache(CountingExtractor(), "w", 128, str(tmp_path))
+    single = feature_cache.FeatureCache(CountingExtractor(), "w", 128, str(tmp_path))
     assert single.path != cache.path

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from keras_attn import localisation
+from keras_attn.studies import localisation
 
 # Boxes [ymin, xmin, ymax, xmax] in [0, 1].
 CENTRE = [0.4, 0.4, 0.6, 0.6]

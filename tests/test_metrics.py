@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from keras_attn import eval_plots, metrics
+from keras_attn.evaluation import metrics, plots
 
 
 def _probs(predicted, k):
@@ -49,7 +49,7 @@ def test_confusion_figure_is_readable_for_few_and_many_classes(tmp_path, classes
     predicted = np.where(rng.random(2000) < 0.6, labels, rng.integers(0, classes, 2000))
     matrix = metrics.confusion_matrix(labels, predicted, classes)
     names = [f"class_{i}" for i in range(classes)]
-    eval_plots.plot_confusion(matrix, names, str(tmp_path / "confusion.png"))
+    plots.plot_confusion(matrix, names, str(tmp_path / "confusion.png"))
     from PIL import Image
 
     width, height = Image.open(tmp_path / "confusion.png").size

@@ -8,11 +8,11 @@ import pytest
 from conftest import WEIGHTS, require
 
 import keras_attn
-from keras_attn import features as features_lib
 from keras_attn.models import attention_model, build_classifier, load_backbone
 from keras_attn.models import classifier as classifier_lib
 from keras_attn.models.backbone import WeightsError
-from keras_attn.optimizers import ScaledAdamW
+from keras_attn.training import feature_cache as features_lib
+from keras_attn.training.optimizers import ScaledAdamW
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.integers(0, 256, (2, 64, 64, 3)).astype("float32")

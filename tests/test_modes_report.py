@@ -2,7 +2,7 @@
 
 import pytest
 
-from keras_attn import modes_report
+from keras_attn.studies import modes_report
 
 
 def _results(none, unified, wall):

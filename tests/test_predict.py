@@ -19,9 +19,10 @@ import pytest
 from conftest import REPO, run_script, run_scripts
 from PIL import Image
 
-from keras_attn import edge, export, predict_lib
+from keras_attn import export, inference
 from keras_attn.cli import run_main
 from keras_attn.data import load_dataset
+from keras_attn.utils import atomic_io
 
 LABELS = ["circle", "square", "triangle"]
 SIZE = 32
@@ -135,16 +136,16 @@ def test_images_are_prepared_as_training_prepared_them(images, tmp_path):
     data = load_dataset(f"folder:{tmp_path}", image_size=SIZE, val_fraction=0)
     assert data.image_shape == (SIZE, SIZE, 3) and len(data.train) == len(names)
     for image_id, training in zip(data.train.ids, data.train.images[:], strict=True):
-        ours = edge.load_image(str(tmp_path / image_id), (SIZE, SIZE))
+        ours = inference.load_image(str(tmp_path / image_id), (SIZE, SIZE))
         assert ours.dtype == np.uint8 and ours.shape == (SIZE, SIZE, 3)
         np.testing.assert_array_equal(ours, training, err_msg=image_id)
 
 
 def test_quantised_inputs_take_raw_pixels(exported, images):
-    image = edge.load_image(images["rgb.png"])
+    image = inference.load_image(images["rgb.png"])
     probs = {}
     for name, dtype, zero_point in (("int8", "uint8", 0), ("int8io", "int8", -128)):
-        clf = edge.load_classifier(str(exported / f"model_{name}.tflite"))
+        clf = inference.load_classifier(str(exported / f"model_{name}.tflite"))
         assert clf.input_dtype == dtype
         scale, zp = clf.input["quantization"]
         assert scale == pytest.approx(1.0) and zp == zero_point
@@ -152,19 +153,23 @@ def test_quantised_inputs_take_raw_pixels(exported, images):
         assert probs[name].sum() == pytest.approx(1.0, abs=0.05)
     np.testing.assert_allclose(probs["int8"], probs["int8io"], atol=1 / 128)
     # int8 inside, float32 at the edges: the same numbers, dequantised.
-    clf = edge.load_classifier(str(exported / "model_int8float.tflite"))
+    clf = inference.load_classifier(str(exported / "model_int8float.tflite"))
     assert clf.input_dtype == "float32"
     np.testing.assert_allclose(clf.predict(image), probs["int8"], atol=1 / 128)
-    fp32 = edge.load_classifier(str(exported / "model_fp32.tflite")).predict(image)
+    fp32 = inference.load_classifier(str(exported / "model_fp32.tflite")).predict(image)
     assert probs["int8"].argmax() == fp32.argmax()
 
 
 def test_quantize_input_rounds_and_clips():
     details = {"dtype": np.int8, "quantization": (2.0, -10)}
     pixels = np.array([0.0, 3.0, 255.0])
-    np.testing.assert_array_equal(edge.quantize_input(pixels, details), [-10, -8, 118])
+    np.testing.assert_array_equal(
+        inference.quantize_input(pixels, details), [-10, -8, 118]
+    )
     details = {"dtype": np.uint8, "quantization": (0.5, 0)}
-    np.testing.assert_array_equal(edge.quantize_input(pixels, details), [0, 6, 255])
+    np.testing.assert_array_equal(
+        inference.quantize_input(pixels, details), [0, 6, 255]
+    )
 
 
 def test_benchmark_prints_latency(exported, images):
@@ -233,7 +238,7 @@ def test_missing_litert_gives_a_one_line_hint(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
     with pytest.raises(SystemExit) as exit_info:
-        run_main(lambda argv: edge.make_interpreter(b""))([])
+        run_main(lambda argv: inference.make_interpreter(b""))([])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: LiteRT is not installed: pip install ai-edge-litert")
@@ -364,17 +369,17 @@ def test_bad_counts_and_shards_are_one_line_errors(exported, images):
         ("1", "is not INDEX/COUNT"),
     ):
         with pytest.raises(ValueError, match=re.escape(message)):
-            predict_lib.parse_shard(spec)
-    assert predict_lib.parse_shard("2/3") == (2, 3)
-    assert predict_lib.parse_shard(None) is None
+            inference.parse_shard(spec)
+    assert inference.parse_shard("2/3") == (2, 3)
+    assert inference.parse_shard(None) is None
 
 
 def test_shards_are_disjoint_and_cover_every_file_once(exported, tmp_path):
     folder = _photos(tmp_path / "photos", 30)
-    everything = predict_lib.image_files([str(folder)])
+    everything = inference.image_files([str(folder)])
     for count in (1, 2, 3, 7):
         shards = [
-            predict_lib.image_files([str(folder)], (i, count)) for i in range(count)
+            inference.image_files([str(folder)], (i, count)) for i in range(count)
         ]
         assert sorted(sum(shards, [])) == sorted(everything)  # each file once
         if count > 1:
@@ -383,8 +388,8 @@ def test_shards_are_disjoint_and_cover_every_file_once(exported, tmp_path):
     mounted = tmp_path / "elsewhere"
     os.symlink(folder, mounted)
     for i in range(3):
-        here = predict_lib.image_files([str(folder)], (i, 3))
-        there = predict_lib.image_files([str(mounted)], (i, 3))
+        here = inference.image_files([str(folder)], (i, 3))
+        there = inference.image_files([str(mounted)], (i, 3))
         assert [os.path.relpath(p, folder) for p in here] == [
             os.path.relpath(p, mounted) for p in there
         ]
@@ -415,7 +420,7 @@ def test_a_killed_csv_resumes_without_losing_or_repeating_rows(exported, tmp_pat
     reference = {r["path"]: r for r in _rows(out)}
     assert len(reference) == 41 and json.loads((tmp_path / "out.csv.json").read_text())[
         "model_sha256"
-    ] == predict_lib.file_sha256(str(model))
+    ] == atomic_io.sha256(str(model))
     # What a SIGKILL in the middle of a write leaves: 17 complete rows and
     # half of the 18th.
     lines = complete.split(b"\n")
@@ -471,7 +476,7 @@ def test_a_truncated_tflite_is_named_damaged(exported, images, tmp_path):
         if folder == "with_labels":
             shutil.copy(exported / "labels.txt", tmp_path / folder)
         with pytest.raises(ValueError, match="is damaged or truncated") as info:
-            edge.load_classifier(str(damaged))
+            inference.load_classifier(str(damaged))
         assert str(damaged) in str(info.value)
     # predict.py says it in one line.
     error = _one_line_error(
@@ -487,15 +492,15 @@ def test_training_resize_reads_the_models_run(exported, tmp_path):
     (run / "config.json").write_text(json.dumps({"resize": "pad", "seed": 0}))
     for path in (run / "model.keras", run / "export" / "model_int8.tflite"):
         path.write_bytes(b"")
-        assert edge.training_resize(str(path)) == "pad", path
+        assert inference.training_resize(str(path)) == "pad", path
     (tmp_path / "elsewhere").mkdir()
-    assert edge.training_resize(str(tmp_path / "elsewhere" / "m.tflite")) is None
+    assert inference.training_resize(str(tmp_path / "elsewhere" / "m.tflite")) is None
     (run / "other").mkdir()  # only an export/ folder looks one level up
-    assert edge.training_resize(str(run / "other" / "m.tflite")) is None
+    assert inference.training_resize(str(run / "other" / "m.tflite")) is None
     (run / "config.json").write_text(json.dumps({"seed": 0}))  # before --resize
-    assert edge.training_resize(str(run / "model.keras")) is None
+    assert inference.training_resize(str(run / "model.keras")) is None
     (run / "config.json").write_text("{not json")
-    assert edge.training_resize(str(run / "model.keras")) is None
+    assert inference.training_resize(str(run / "model.keras")) is None
 
 
 def test_resize_defaults_to_the_models_own(exported, tmp_path):
@@ -508,9 +513,9 @@ def test_resize_defaults_to_the_models_own(exported, tmp_path):
     wide = tmp_path / "wide.png"  # 4:1, so crop and pad see different pixels
     rng = np.random.default_rng(3)
     Image.fromarray(rng.integers(0, 256, (16, 64, 3), np.uint8)).save(wide)
-    clf = edge.load_classifier(str(model))
+    clf = inference.load_classifier(str(model))
     expected = {
-        mode: clf.predict(edge.load_image(str(wide), clf.input_size, mode))
+        mode: clf.predict(inference.load_image(str(wide), clf.input_size, mode))
         for mode in ("pad", "crop")
     }
     assert np.abs(expected["pad"] - expected["crop"]).max() > 1e-3

@@ -11,21 +11,21 @@ import numpy as np
 import pytest
 from conftest import REPO, WEIGHTS, require, run_scripts
 
-from keras_attn import reproduce_lib, results_report
 from keras_attn.layers import BRANCHES
+from keras_attn.studies import grid, grid_report, stats, variants
 
 
 def test_parse_variant_covers_peers_and_ablations():
-    assert reproduce_lib.parse_variant("none") == ("none", {})
-    assert reproduce_lib.parse_variant("cbam") == ("cbam", {})
-    attention, kwargs = reproduce_lib.parse_variant("unified-no_memory")
+    assert variants.parse_variant("none") == ("none", {})
+    assert variants.parse_variant("cbam") == ("cbam", {})
+    attention, kwargs = variants.parse_variant("unified-no_memory")
     assert attention == "unified"
     assert kwargs["branches"] == ("hierarchical", "contextual", "neighbourhood")
-    assert reproduce_lib.parse_variant("unified-only_contextual")[1] == {
+    assert variants.parse_variant("unified-only_contextual")[1] == {
         "branches": ("contextual",)
     }
-    assert reproduce_lib.parse_variant("unified+res")[1] == {"residual": True}
-    assert len(reproduce_lib.ALL_VARIANTS) == 5 + 2 * len(BRANCHES)
+    assert variants.parse_variant("unified+res")[1] == {"residual": True}
+    assert len(variants.ALL_VARIANTS) == 5 + 2 * len(BRANCHES)
 
 
 @pytest.mark.parametrize(
@@ -33,22 +33,22 @@ def test_parse_variant_covers_peers_and_ablations():
 )
 def test_parse_variant_rejects_unknown(name):
     with pytest.raises(ValueError, match="variant"):
-        reproduce_lib.parse_variant(name)
+        variants.parse_variant(name)
 
 
 def test_parse_variants_all_and_list():
-    assert reproduce_lib.parse_variants("all") == reproduce_lib.ALL_VARIANTS
-    assert reproduce_lib.parse_variants("none, unified") == ("none", "unified")
+    assert variants.parse_variants("all") == variants.ALL_VARIANTS
+    assert variants.parse_variants("none, unified") == ("none", "unified")
     with pytest.raises(ValueError, match="empty"):
-        reproduce_lib.parse_variants(" , ")
+        variants.parse_variants(" , ")
 
 
 def test_mean_std_is_sample_std():
-    mean, std = reproduce_lib.mean_std([0.5, 0.7, 0.9])
+    mean, std = stats.mean_std([0.5, 0.7, 0.9])
     assert mean == pytest.approx(0.7)
     assert std == pytest.approx(0.2)  # ddof=1
-    assert reproduce_lib.mean_std([0.4]) == (0.4, 0.0)
-    assert reproduce_lib.mean_std([0.4, None]) == (0.4, 0.0)
+    assert stats.mean_std([0.4]) == (0.4, 0.0)
+    assert stats.mean_std([0.4, None]) == (0.4, 0.0)
 
 
 def test_choose_learning_rate_by_mean_val_first_on_ties():
@@ -57,7 +57,7 @@ def test_choose_learning_rate_by_mean_val_first_on_ties():
         3e-3: [{"val_accuracy": 0.6}, {"val_accuracy": 0.6}],
         1e-2: [{"val_accuracy": 0.2}, {"val_accuracy": 0.4}],
     }
-    chosen, summary = reproduce_lib.choose_learning_rate(grid)
+    chosen, summary = stats.choose_learning_rate(grid)
     assert chosen == 1e-3  # tied with 3e-3 on the mean: the first wins
     assert list(summary) == ["0.001", "0.003", "0.01"]
     assert summary["0.01"] == pytest.approx((0.3, 0.1414), abs=1e-4)
@@ -72,7 +72,7 @@ def test_paired_differences_pair_by_seed():
             "runs": [{"seed": 1, "val_accuracy": 0.7}, {"seed": 0, "val_accuracy": 0.4}]
         },
     }
-    diff = reproduce_lib.paired_differences(variants)["unified"]["val_accuracy"]
+    diff = stats.paired_differences(variants)["unified"]["val_accuracy"]
     assert diff[0] == pytest.approx(0.0)  # (-0.1 + 0.1) / 2
     assert diff[1] == pytest.approx(np.std([-0.1, 0.1], ddof=1))
 
@@ -102,7 +102,7 @@ def test_markdown_table_has_every_variant_and_difference():
         "variants": {"none": entry, "unified": dict(entry, val_accuracy=(0.6, 0.02))},
         "differences": {"unified": {"val_accuracy": (0.1, 0.01)}},
     }
-    text = results_report.markdown(results)
+    text = grid_report.markdown(results)
     assert "| `none` | 0.001 | 50.0 ± 1.0 | 40.0 ± 2.0 | 39.0 ± 3.0 |" in text
     assert "| `unified` | 0.001 | 60.0 ± 2.0 |" in text
     assert "| `unified` | 10.0 ± 1.0 | - | - |" in text
@@ -146,7 +146,7 @@ def test_results_json_is_written_by_write_results(tmp_path):
         "backend": "jax",
         "variants": {},
     }
-    results_report.write_results(results, str(tmp_path))
+    grid_report.write_results(results, str(tmp_path))
     with open(tmp_path / "results.json") as f:
         assert json.load(f)["dataset"]["name"] == "toy"
     assert (tmp_path / "results.md").read_text().startswith("### toy")
@@ -157,7 +157,7 @@ def test_results_json_is_written_by_write_results(tmp_path):
 def test_each_protocol_pairs_train_py_runs_and_reuses_them(tmp_path, protocol):
     """One train.py run per variant and seed (`--backbone=PROTOCOL`), a table
     with the best-val and last-epoch numbers, finished runs not retrained."""
-    config = reproduce_lib.ReproduceConfig(
+    config = grid.ReproduceConfig(
         dataset="shapes",
         weights=require(WEIGHTS) if protocol == "frozen" else "none",
         out=str(tmp_path),
@@ -170,10 +170,10 @@ def test_each_protocol_pairs_train_py_runs_and_reuses_them(tmp_path, protocol):
         val_shots=2,
         batch_size=10,
     )
-    results = reproduce_lib.run(config)
-    variants = results["variants"]
-    assert list(variants) == ["none", "unified"]
-    for entry in variants.values():
+    results = grid.run(config)
+    entries = results["variants"]
+    assert list(entries) == ["none", "unified"]
+    for entry in entries.values():
         assert len(entry["runs"]) == 1
         assert 0.0 <= entry["val_accuracy"][0] <= 1.0
         for key in ("last_val_accuracy", "test_accuracy", "last_test_accuracy"):
@@ -192,7 +192,7 @@ def test_each_protocol_pairs_train_py_runs_and_reuses_them(tmp_path, protocol):
     assert "Δ last-epoch val top-1" in text and "Δ test top-1 (last epoch)" in text
     metrics = tmp_path / "runs" / "unified-lr0.001-seed0" / "metrics.json"
     stamp = metrics.stat().st_mtime_ns
-    again = reproduce_lib.run(config)
+    again = grid.run(config)
     assert metrics.stat().st_mtime_ns == stamp  # reused, not retrained
     assert again["differences"] == results["differences"]
 

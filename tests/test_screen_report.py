@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from keras_attn import screen_report
+from keras_attn.studies import paired_cells
 
 
 def _results(path, variants):
@@ -33,9 +33,9 @@ def test_stage3_cells_pair_with_the_two_stage_head_and_others_with_none(tmp_path
             "unified@3": [0.25, 0.33, 0.41],
         },
     )
-    (path,) = screen_report.parse_sources(folder).values()
-    cells = screen_report.load_cells({"": path})
-    rows = {r["cell"]: r for r in screen_report.rows(cells)}
+    (path,) = paired_cells.parse_sources(folder).values()
+    cells = paired_cells.load_cells({"": path})
+    rows = {r["cell"]: r for r in paired_cells.rows(cells)}
     assert rows["unified"]["baseline"] == "none"
     assert rows["unified@3"]["baseline"] == "none@34"
     assert rows["none@34"]["baseline"] == "none"
@@ -43,11 +43,11 @@ def test_stage3_cells_pair_with_the_two_stage_head_and_others_with_none(tmp_path
     assert mean == pytest.approx(0.02) and std == pytest.approx(0.01)
     mean, _ = rows["unified@3"]["test_accuracy_minus_baseline"]
     assert mean == pytest.approx((0.05 + 0.03 + 0.01) / 3 / 2)
-    assert "| `unified@3` | 3 | 33.0 ± 8.0 | 3.0 ± 2.0 |" in screen_report.markdown(
+    assert "| `unified@3` | 3 | 33.0 ± 8.0 | 3.0 ± 2.0 |" in paired_cells.markdown(
         list(rows.values())
     )
 
 
 def test_missing_results_are_one_line(tmp_path):
     with pytest.raises(FileNotFoundError, match="No results at .*reproduce.py"):
-        screen_report.parse_sources(f"a={tmp_path}")
+        paired_cells.parse_sources(f"a={tmp_path}")

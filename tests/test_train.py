@@ -16,11 +16,12 @@ import pytest
 from conftest import TIN100, WEIGHTS, require, run_script, run_scripts
 
 import keras_attn
-from keras_attn import checkpoints, phases, runs, saving, train_lib
+from keras_attn import runs, saving
 from keras_attn.cli import user_message
 from keras_attn.data import datasets
-from keras_attn.optimizers import WarmupCosine
 from keras_attn.runs import read_history
+from keras_attn.training import checkpoints, finish, phases, trainer
+from keras_attn.training.optimizers import WarmupCosine
 
 EXPECTED = (
     "model.keras",
@@ -34,7 +35,7 @@ EXPECTED = (
 )
 
 
-def small_config(run_dir, **overrides) -> train_lib.TrainConfig:
+def small_config(run_dir, **overrides) -> trainer.TrainConfig:
     values = dict(
         dataset="shapes",
         shots=4,
@@ -45,7 +46,7 @@ def small_config(run_dir, **overrides) -> train_lib.TrainConfig:
         visualize_count=4,
     )
     values.update(overrides)
-    return train_lib.TrainConfig(**values)
+    return trainer.TrainConfig(**values)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -66,7 +67,7 @@ SHAPES_RUN = dict(tensorboard=True, report_last_epoch=True)
 class Recorded:
     """One small `shapes` run several tests read (one training, not four):
     its folder, its learning rate at every step and the splits
-    `train_lib.evaluate` scored."""
+    `finish.evaluate` scored."""
 
     path: pathlib.Path
     rates: list[float]
@@ -77,15 +78,15 @@ class Recorded:
 def shapes_run(tmp_path_factory) -> Recorded:
     run_dir = tmp_path_factory.mktemp("run") / "shapes"
     rates, scored = StepRates(), []
-    evaluate = train_lib.evaluate
+    evaluate = finish.evaluate
 
     def counting(predict, data, splits=("val", "test")):
         scored.extend(splits)
         return evaluate(predict, data, splits)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(train_lib, "evaluate", counting)
-        train_lib.train(small_config(run_dir, **SHAPES_RUN), extra_callbacks=[rates])
+        patch.setattr(finish, "evaluate", counting)
+        trainer.train(small_config(run_dir, **SHAPES_RUN), extra_callbacks=[rates])
     return Recorded(run_dir, rates.rates, scored)
 
 
@@ -207,10 +208,10 @@ class EpochRecorder(keras.callbacks.Callback):
 def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     config = small_config(tmp_path / "run", epochs=3, attention="se")
     with pytest.raises(KeyboardInterrupt):
-        train_lib.train(config, extra_callbacks=[Crash(at=2)])
+        trainer.train(config, extra_callbacks=[Crash(at=2)])
     assert not (tmp_path / "run" / "model.keras").exists()
     recorder = EpochRecorder()
-    train_lib.train(config, extra_callbacks=[recorder])
+    trainer.train(config, extra_callbacks=[recorder])
     assert recorder.epochs == [2]
     history = read_history(str(tmp_path / "run"))
     np.testing.assert_array_equal(history["epoch"], [0, 1, 2])
@@ -223,15 +224,15 @@ def test_run_killed_in_its_first_epoch_starts_again_and_a_finished_one_is_kept(
 ):
     config = small_config(tmp_path / "run", epochs=1, attention="none")
     with pytest.raises(KeyboardInterrupt):
-        train_lib.train(config, extra_callbacks=[Crash(at=0, batch=1)])
+        trainer.train(config, extra_callbacks=[Crash(at=0, batch=1)])
     assert (tmp_path / "run" / "config.json").exists()  # but no backup yet
     assert not (tmp_path / "run" / "backup").exists()
     recorder = EpochRecorder()
-    train_lib.train(config, extra_callbacks=[recorder])
+    trainer.train(config, extra_callbacks=[recorder])
     assert recorder.epochs == [0]
     np.testing.assert_array_equal(read_history(str(tmp_path / "run"))["epoch"], [0])
     with pytest.raises(ValueError, match="already holds a finished run"):
-        train_lib.train(config)
+        trainer.train(config)
 
 
 HISTORY_COLUMNS = ("loss", "accuracy", "learning_rate", "val_loss", "val_accuracy")
@@ -264,10 +265,10 @@ def test_resumed_run_trains_like_an_uninterrupted_one(
     with monkeypatch.context() as patch:
         patch.setattr(checkpoints.BackupAndRestore, "on_epoch_end", killed_at_epoch_2)
         with pytest.raises(KeyboardInterrupt):
-            train_lib.train(config)
+            trainer.train(config)
     history_csv = tmp_path / "run" / "history.csv"
     assert len(history_csv.read_text().splitlines()) == 1 + 2  # epoch 2 logged
-    train_lib.train(config)
+    trainer.train(config)
     rows = history_csv.read_text().splitlines()
     assert [row.split(",")[0] for row in rows] == ["epoch", "0", "1"]
     _assert_same_history(
@@ -279,11 +280,11 @@ def test_resumed_run_trains_like_an_uninterrupted_one(
 def test_resume_in_the_first_epoch_after_the_probe_phase(tmp_path):
     """lp-ft: the probe's final state survives a kill in the fine-tuning phase."""
     config = dict(epochs=1, backbone="lp-ft", probe_epochs=1, attention="none")
-    train_lib.train(small_config(tmp_path / "a", **config))
+    trainer.train(small_config(tmp_path / "a", **config))
     killed = small_config(tmp_path / "b", **config)
     with pytest.raises(KeyboardInterrupt):
-        train_lib.train(killed, extra_callbacks=[Crash(at=1, batch=2)])
-    train_lib.train(killed)
+        trainer.train(killed, extra_callbacks=[Crash(at=1, batch=2)])
+    trainer.train(killed)
     _assert_same_history(
         read_history(str(tmp_path / "b")), read_history(str(tmp_path / "a"))
     )
@@ -292,7 +293,7 @@ def test_resume_in_the_first_epoch_after_the_probe_phase(tmp_path):
 def test_lp_ft_probes_on_cached_features_then_fine_tunes(tmp_path):
     recorder, rates = EpochRecorder(), StepRates()
     run_dir = tmp_path / "run"
-    train_lib.train(
+    trainer.train(
         small_config(run_dir, epochs=1, backbone="lp-ft", probe_epochs=2),
         extra_callbacks=[recorder, rates],
     )
@@ -343,9 +344,9 @@ def test_bad_settings_are_refused_before_training(
     def load_dataset(*args, **kwargs):
         raise AssertionError("the data was loaded before the flags were checked")
 
-    monkeypatch.setattr(train_lib, "load_dataset", load_dataset)
+    monkeypatch.setattr(trainer, "load_dataset", load_dataset)
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
-        train_lib.train(small_config(tmp_path / "run", **overrides))
+        trainer.train(small_config(tmp_path / "run", **overrides))
     assert not (tmp_path / "run").exists()
 
 
@@ -403,7 +404,7 @@ def test_run_dir_that_cannot_be_a_run_folder(tmp_path, monkeypatch):
     # A folder without write permission (root ignores chmod, so simulated).
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(ValueError, match="Cannot write in .* \\(permission denied\\)"):
-        train_lib.train(small_config(tmp_path / "locked" / "run"))
+        trainer.train(small_config(tmp_path / "locked" / "run"))
 
 
 def test_train_script_unknown_attention_flag(tmp_path):
@@ -431,7 +432,7 @@ def test_fewshot_folder_with_pretrained_weights_runs(tmp_path):
     require(TIN100)
     require(WEIGHTS)
     run_dir = tmp_path / "tin"
-    config = train_lib.TrainConfig(
+    config = trainer.TrainConfig(
         dataset=f"folder:{TIN100}",
         weights=WEIGHTS,
         shots=10,
@@ -444,7 +445,7 @@ def test_fewshot_folder_with_pretrained_weights_runs(tmp_path):
         run_dir=str(run_dir),
         visualize_count=4,
     )
-    train_lib.train(config)
+    trainer.train(config)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     # Pretrained features on unseen classes: well above the 1% chance level.
     assert metrics["val_accuracy"] > 0.05
@@ -486,7 +487,7 @@ def test_full_disk_keeps_the_last_backup_and_the_run_resumes(tmp_path, monkeypat
     monkeypatch.setattr(keras.Model, "save_weights", fault.method())
     config = small_config(run_dir, epochs=3, attention="none")
     with pytest.raises(checkpoints.BackupError) as info:
-        train_lib.train(config, extra_callbacks=[Arm(fault, at=1)])
+        trainer.train(config, extra_callbacks=[Arm(fault, at=1)])
     message = user_message(info.value)
     assert "\n" not in message
     assert "Could not write the resume backup after epoch 2" in message
@@ -495,7 +496,7 @@ def test_full_disk_keeps_the_last_backup_and_the_run_resumes(tmp_path, monkeypat
     assert sorted(os.listdir(backup)) == ["epoch-0001.weights.h5", "state.json"]
     fault.armed = False
     recorder = EpochRecorder()
-    train_lib.train(config, extra_callbacks=[recorder])
+    trainer.train(config, extra_callbacks=[recorder])
     assert recorder.epochs == [1, 2]
     np.testing.assert_array_equal(read_history(str(run_dir))["epoch"], [0, 1, 2])
 
@@ -503,11 +504,11 @@ def test_full_disk_keeps_the_last_backup_and_the_run_resumes(tmp_path, monkeypat
 def test_damaged_backup_is_named_with_the_way_out(tmp_path):
     config = small_config(tmp_path / "run", epochs=2, attention="none")
     with pytest.raises(KeyboardInterrupt):
-        train_lib.train(config, extra_callbacks=[Crash(at=1)])
+        trainer.train(config, extra_callbacks=[Crash(at=1)])
     backup = tmp_path / "run" / "backup" / "full"
     (backup / "epoch-0001.weights.h5").write_bytes(b"truncated")
     with pytest.raises(checkpoints.BackupError) as info:
-        train_lib.train(config)
+        trainer.train(config)
     message = user_message(info.value)
     assert f"The resume backup in {backup} cannot be read" in message
     assert "delete that folder to restart" in message and "\n" not in message
@@ -558,7 +559,7 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path):
     config = small_config(
         run_dir, epochs=6, early_stopping=1, attention="none", learning_rate=1e-9
     )
-    train_lib.train(config)
+    trainer.train(config)
     history = read_history(str(run_dir))
     metrics = runs.read_metrics(str(run_dir))
     stopping = metrics["early_stopping"]
@@ -591,15 +592,15 @@ def test_test_split_is_scored_twice_when_the_best_epoch_is_not_the_last(
     real = phases.best_epoch
     monkeypatch.setattr(phases, "best_epoch", lambda *a: (real(*a)[0], False))
     splits_scored = []
-    evaluate = train_lib.evaluate
+    evaluate = finish.evaluate
 
     def counting(predict, data, splits=("val", "test")):
         splits_scored.extend(splits)
         return evaluate(predict, data, splits)
 
-    monkeypatch.setattr(train_lib, "evaluate", counting)
+    monkeypatch.setattr(finish, "evaluate", counting)
     run_dir = tmp_path / "run"
-    train_lib.train(small_config(run_dir, epochs=1, report_last_epoch=True))
+    trainer.train(small_config(run_dir, epochs=1, report_last_epoch=True))
     metrics = runs.read_metrics(str(run_dir))
     assert splits_scored.count("test") == 2
     assert splits_scored.count("val") == 1
@@ -695,16 +696,16 @@ def test_init_from_another_size_classes_or_architecture_is_refused(
     other_size = build_classifier(len(labels), (32, 32, 3), 128, "unified")
     data = types.SimpleNamespace(class_names=labels)
     with pytest.raises(ValueError, match=r"takes \(64, 64, 3\) images.*same --image"):
-        train_lib.init_from(other_size, str(shapes_run), data)
+        trainer.init_from(other_size, str(shapes_run), data)
     data = types.SimpleNamespace(class_names=[*labels[:-1], "hexagon"])
     message = r"other classes .*missing \['crescent'\], extra \['hexagon'\]"
     with pytest.raises(ValueError, match=message):
-        train_lib.init_from(other_size, str(shapes_run), data)
+        trainer.init_from(other_size, str(shapes_run), data)
     wrong = small_config(
         tmp_path / "wrong", epochs=1, attention="se", init_from=str(shapes_run)
     )
     with pytest.raises(ValueError, match="another architecture"):
-        train_lib.train(wrong)
+        trainer.train(wrong)
     assert not (tmp_path / "wrong").exists()
 
 
@@ -757,7 +758,7 @@ def test_weights_auto_says_what_it_chose_and_why(
     monkeypatch.setattr(backbone, "LOCAL_MIRRORS", (str(folder),))
     chosen = str(folder) if chosen == "MIRROR" else chosen
     config = small_config(tmp_path / "run", weights="auto").resolved()
-    _, weights = train_lib._load_inputs(config)
+    _, weights = trainer._load_inputs(config)
     assert weights == chosen
     line = [x for x in capsys.readouterr().out.splitlines() if "weights" in x][-1]
     assert line.startswith(f"backbone weights: {chosen} (--weights=auto: ")

@@ -1,4 +1,5 @@
-"""keras_attn.visualize: pointing game, chance level, figures and the command."""
+"""Figures (`reports.figures`), the pointing game and its chance level
+(`evaluation.pointing`), and the `python -m keras_attn.visualize` command."""
 
 import os
 import subprocess
@@ -7,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from keras_attn import visualize
+from keras_attn.evaluation import pointing
+from keras_attn.reports import figures as figures_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -18,23 +20,23 @@ def test_pointing_game_on_hand_made_maps():
     maps[1, 3, 0] = 1  # cell (3, 0): bottom left
     maps[2, 0, 3] = 1  # cell (0, 3): top right
     boxes = np.array([[0.3, 0.3, 0.6, 0.6]] * 3, np.float32)
-    assert visualize.pointing_game(maps, boxes) == pytest.approx(1 / 3)
-    assert visualize.pointing_game(maps, np.array([[0, 0, 1, 1]] * 3)) == 1.0
+    assert pointing.pointing_game(maps, boxes) == pytest.approx(1 / 3)
+    assert pointing.pointing_game(maps, np.array([[0, 0, 1, 1]] * 3)) == 1.0
 
 
 def test_pointing_chance_counts_overlapping_cells():
     boxes = np.array([[0.0, 0.0, 0.5, 0.5], [0.3, 0.3, 0.6, 0.6]], np.float32)
     # 4 of 16 cells for the first box; rows/cols 1-2 (4 cells) for the second.
-    assert visualize.pointing_chance((4, 4), boxes) == pytest.approx(4 / 16)
+    assert pointing.pointing_chance((4, 4), boxes) == pytest.approx(4 / 16)
     whole = np.array([[0.0, 0.0, 1.0, 1.0]], np.float32)
-    assert visualize.pointing_chance((7, 7), whole) == 1.0
+    assert pointing.pointing_chance((7, 7), whole) == 1.0
 
 
 def test_figures_are_written(tmp_path):
     images = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3)).astype(np.uint8)
     maps = np.random.default_rng(1).random((3, 4, 4)).astype(np.float32)
     path = str(tmp_path / "grid.png")
-    visualize.plot_attention(
+    figures_lib.plot_attention(
         images, maps, ["a", "b", "c"], path, np.array([[0, 0, 0.5, 0.5]] * 3)
     )
     assert os.path.getsize(path) > 1000
@@ -46,7 +48,7 @@ def test_figures_are_written(tmp_path):
         "val_accuracy": np.array([0.1, 0.3, 0.4]),
     }
     curves = str(tmp_path / "curves.png")
-    visualize.plot_curves({"none": history, "unified": history}, curves)
+    figures_lib.plot_curves({"none": history, "unified": history}, curves)
     assert os.path.getsize(curves) > 1000
 
 
@@ -55,15 +57,19 @@ def test_attention_maps_share_one_scale_and_show_their_cells(tmp_path, monkeypat
     stretched to its own range), a 4x4 map drawn as 4x4 flat cells (it was
     smoothed bilinearly), a title and a key for the titles and the box."""
     figures = []
-    monkeypatch.setattr(visualize, "save_figure", lambda fig, path: figures.append(fig))
+    monkeypatch.setattr(
+        figures_lib, "save_figure", lambda fig, path: figures.append(fig)
+    )
     images = np.zeros((2, 64, 64, 3), np.uint8)  # black: the map's colours alone
     maps = np.stack([np.arange(16).reshape(4, 4) / 15, np.full((4, 4), 0.5)]).astype(
         np.float32
     )
-    titles = visualize.prediction_titles(np.array([0, 1]), np.array([0, 0]), ["a", "b"])
+    titles = figures_lib.prediction_titles(
+        np.array([0, 1]), np.array([0, 0]), ["a", "b"]
+    )
     assert titles == ["a (ok)", "b (true: a)"]
     boxes = np.array([[0.01, 0.01, 0.05, 0.05]] * 2)  # clear of the cells' centres
-    visualize.plot_attention(images, maps, titles, "unused.png", boxes, columns=2)
+    figures_lib.plot_attention(images, maps, titles, "unused.png", boxes, columns=2)
     (fig,) = figures
     overlays = [
         im
@@ -97,16 +103,18 @@ def test_attention_maps_share_one_scale_and_show_their_cells(tmp_path, monkeypat
 
 def test_curves_name_the_loss_they_show(tmp_path, monkeypatch):
     figures = []
-    monkeypatch.setattr(visualize, "save_figure", lambda fig, path: figures.append(fig))
+    monkeypatch.setattr(
+        figures_lib, "save_figure", lambda fig, path: figures.append(fig)
+    )
     history = {
         "epoch": np.arange(2.0),
         "loss": np.array([1.0, 0.7]),
         "accuracy": np.array([0.5, 0.8]),
     }
-    label = visualize.loss_label(0.1)
+    label = figures_lib.loss_label(0.1)
     assert label == "loss (label smoothing 0.1, as trained)"
-    assert visualize.loss_label(0.0) == "loss (cross-entropy, as trained)"
-    visualize.plot_curves({"unified": history}, str(tmp_path / "c.png"), label)
+    assert figures_lib.loss_label(0.0) == "loss (cross-entropy, as trained)"
+    figures_lib.plot_curves({"unified": history}, str(tmp_path / "c.png"), label)
     loss_axis, accuracy_axis = figures[0].axes[:2]
     assert loss_axis.get_ylabel() == label
     assert accuracy_axis.get_ylabel() == "accuracy"

@@ -12,7 +12,7 @@ import os
 
 from PIL import Image
 
-from keras_attn import results_report
+from keras_attn.studies import grid_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
@@ -44,7 +44,7 @@ def main() -> None:
         with open(path) as f:
             results = json.load(f)
         out = os.path.join(ASSETS, f"curves_{os.path.basename(name)}.png")
-        results_report.plot_results_curves(results, out)
+        grid_report.plot_results_curves(results, out)
         _small_png(out, out)
         for variant in GRIDS.get(name, ()):
             grid = os.path.join(RESULTS, name, f"attention_{variant}.png")

@@ -6,7 +6,7 @@ from what the app does. An app passes a whole frame. This module scores a
 `.tflite` file on the run's held-out photos (`runs.Photos`: each photo at its
 own aspect ratio) through the two client paths users have:
 
-- `litert`: LiteRT from the photo, prepared by `edge.load_image` with the
+- `litert`: LiteRT from the photo, prepared by `inference.load_image` with the
   run's `--resize` (what `predict.py` and a LiteRT app following the model
   card do);
 - `mediapipe`: MediaPipe Tasks' `ImageClassifier` on the whole frame (it
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_attn import edge
 from keras_attn import images as images_lib
+from keras_attn import inference
 
 # Largest top-1 loss (points) a client may have against Keras on the photos.
 MAX_GAP = 2.0
@@ -106,7 +106,7 @@ def score_clients(
     MediaPipe (on the frames) on `photos`; returns `(measured, check)` where
     the check fails when a client is more than `MAX_GAP` points below Keras'
     `keras_accuracy` on the same photos."""
-    clf = edge.TFLiteClassifier(content, labels, num_threads=2)
+    clf = inference.TFLiteClassifier(content, labels, num_threads=2)
     measured = {
         "photos": len(photos),
         "resize": resize,

@@ -10,7 +10,7 @@ import tempfile
 import keras
 import numpy as np
 
-from keras_attn import edge
+from keras_attn import inference
 from keras_attn.export.config import QUANTIZATIONS
 from keras_attn.tflite import metadata as tflite_metadata
 
@@ -124,7 +124,7 @@ def add_metadata(
     must do with a frame: `images.contract(resize)`) to a converted file."""
     from keras_attn.images import contract
 
-    interpreter = edge.make_interpreter(content)
+    interpreter = inference.make_interpreter(content)
     height, width = (int(d) for d in interpreter.get_input_details()[0]["shape"][1:3])
     metadata = tflite_metadata.image_classifier_metadata(
         name=name,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_attn import edge
+from keras_attn import inference
 from keras_attn.errors import first_line
 from keras_attn.export.config import (
     FP32_LOGIT_TOLERANCE,
@@ -25,7 +25,7 @@ def softmax_input_logits(content: bytes, images: np.ndarray) -> np.ndarray:
     is measured on logits even though the file outputs probabilities.
     Quantised logits are dequantised.
     """
-    interpreter = edge.make_interpreter(content, reference=True)
+    interpreter = inference.make_interpreter(content, reference=True)
     (details,) = interpreter.get_input_details()
     output_index = int(interpreter.get_output_details()[0]["index"])
     chain = tflite_graph.producer_chain(content, output_index)
@@ -37,7 +37,7 @@ def softmax_input_logits(content: bytes, images: np.ndarray) -> np.ndarray:
     out = []
     for image in images:
         interpreter.set_tensor(
-            details["index"], edge.quantize_input(image[None], details)
+            details["index"], inference.quantize_input(image[None], details)
         )
         interpreter.invoke()
         logits = interpreter.get_tensor(logits_index)[0].astype(np.float32)
@@ -74,7 +74,7 @@ def verify_tflite(
     )
 
     try:
-        clf = edge.TFLiteClassifier(content, labels, num_threads=2)
+        clf = inference.TFLiteClassifier(content, labels, num_threads=2)
     except (ValueError, RuntimeError) as e:  # LiteRT refuses the file
         checks["runs"] = check(False, f"LiteRT cannot run it: {first_line(e)}")
         return _entry(quantization, content, checks)
@@ -109,7 +109,7 @@ def verify_tflite(
     checks["stateless"] = check(
         bool(np.array_equal(again, probs[:1])), "same output when run again"
     )
-    prob_diff = np.abs(probs - edge.softmax(keras_logits))
+    prob_diff = np.abs(probs - inference.softmax(keras_logits))
     agreement = float(np.mean(probs.argmax(1) == keras_logits.argmax(1)))
     # A quantised output (uint8 softmax: steps of 1/256) can tie the top two
     # classes of a low-confidence prediction; argmax then takes the first.
@@ -137,7 +137,7 @@ def verify_tflite(
     )
     latency = {}
     for threads in (1, 2):
-        timer = edge.TFLiteClassifier(content, labels, num_threads=threads)
+        timer = inference.TFLiteClassifier(content, labels, num_threads=threads)
         latency[f"threads_{threads}"] = round(timer.latency_ms(config.latency_runs), 3)
     return _entry(
         quantization,

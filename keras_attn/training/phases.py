@@ -4,8 +4,8 @@
   the augmentation wrapper), the backbone at `backbone_lr_scale` times the
   rate.
 - `frozen`: one phase, `probe`: the backbone stays frozen; its maps are
-  computed once per image and per flip (`features.FeatureCache`) and the
-  attention + head train on them (`features.head_model`): seconds per epoch.
+  computed once per image and per flip (`feature_cache.FeatureCache`) and the
+  attention + head train on them (`feature_cache.head_model`): seconds per epoch.
 - `lp-ft`: `probe` for `probe_epochs`, then `full` from the probed head:
   linear probing then fine-tuning (Kumar et al., 2022, "Fine-Tuning can
   Distort Pretrained Features and Underperform Out-of-Distribution"), whose
@@ -31,11 +31,12 @@ import os
 import keras
 import numpy as np
 
-from keras_attn import features, input_pipeline, runs
-from keras_attn.checkpoints import BackupAndRestore, BestWeights
+from keras_attn import runs
 from keras_attn.models import classifier
-from keras_attn.optimizers import LogLearningRate, ScaledAdamW, WarmupCosine
-from keras_attn.train_config import attention_kwargs
+from keras_attn.training import feature_cache, input_pipeline
+from keras_attn.training.checkpoints import BackupAndRestore, BestWeights
+from keras_attn.training.config import attention_kwargs
+from keras_attn.training.optimizers import LogLearningRate, ScaledAdamW, WarmupCosine
 
 
 @dataclasses.dataclass
@@ -106,7 +107,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 def logits_of(model: keras.Model, batch_size: int, cache=None):
     """`predict(images) -> (N, classes) float64 logits` of `model`, a batch at
     a time (the images may be rows of the on-disk cache, never read whole);
-    with a `features.FeatureCache`, `model` is the head and reads the images'
+    with a `feature_cache.FeatureCache`, `model` is the head and reads the images'
     cached maps."""
 
     def predict(images) -> np.ndarray:
@@ -120,7 +121,7 @@ def logits_of(model: keras.Model, batch_size: int, cache=None):
 
 class Views:
     """(N, V, ...) rows of V aligned arrays (a map and its flip's), read when
-    indexed, for `features.RandomView`."""
+    indexed, for `feature_cache.RandomView`."""
 
     def __init__(self, *arrays):
         self.arrays = arrays
@@ -209,13 +210,13 @@ def fit(
         is_last = phase is phases[-1]
         if phase.name == "probe":
             if cache is None:
-                cache = features.FeatureCache(
-                    features.feature_extractor(model),
+                cache = feature_cache.FeatureCache(
+                    feature_cache.feature_extractor(model),
                     weights,
                     config.image_size,
                     config.cache_dir,
                 )
-            head = features.head_model(
+            head = feature_cache.head_model(
                 model,
                 config.attention,
                 attention_kwargs(config),
@@ -307,7 +308,7 @@ def fit(
         if os.path.exists(best.path):
             fitted.load_weights(best.path)
         if phase.name == "probe":
-            features.copy_head(head, model)  # the classifier gets the probed head
+            feature_cache.copy_head(head, model)  # the classifier gets the probed head
         result["predict"] = predict  # now of the kept weights
         result["best_val_accuracy"] = best.best
         result["best_epoch"], result["best_is_last"] = best_epoch(run_dir, phase)

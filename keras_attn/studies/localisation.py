@@ -3,7 +3,7 @@ reference maps, and how much the map changes from image to image.
 
 On `shapes` every held-out image comes with the object's box. A map
 "points" at the object when its maximum falls on the box (Zhang et al.,
-2016, `visualize.pointing_game`). Two maps that need no attention set the
+2016, `pointing.pointing_game`). Two maps that need no attention set the
 bar a learned map has to clear:
 
 - a constant centre map: the best single central cell, the same for every
@@ -22,7 +22,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_attn import runs, visualize
+from keras_attn import runs
+from keras_attn.evaluation import pointing
 from keras_attn.models import classifier
 
 
@@ -38,7 +39,7 @@ def centre_pointing(shape: tuple[int, int], boxes: np.ndarray) -> float:
         for c in cols:
             maps = np.zeros((len(boxes), s_h, s_w), np.float32)
             maps[:, r, c] = 1.0
-            best = max(best, visualize.pointing_game(maps, boxes))
+            best = max(best, pointing.pointing_game(maps, boxes))
     return best
 
 
@@ -46,9 +47,9 @@ def channel_mean_maps(model: keras.Model, images: np.ndarray, size: int) -> np.n
     """(N, size, size): mean |activation| over channels of the backbone's
     stage map with `size` cells a side (stage 4, or stage 3 when the model
     reads it), per image."""
-    from keras_attn import features
+    from keras_attn.training import feature_cache
 
-    extractor = features.feature_extractor(model)
+    extractor = feature_cache.feature_extractor(model)
     outputs = extractor.predict(images.astype(np.float32), batch_size=32, verbose=0)
     if not isinstance(outputs, list):
         outputs = [outputs]
@@ -97,11 +98,11 @@ def score_run(run_dir: str) -> dict:
         "map": "spatial attention"
         if classifier.spatial_attention_layers(run.model)
         else "channel mean of the features entering the pool",
-        "pointing_max": visualize.pointing_game(maps, boxes),
-        "pointing_min": visualize.pointing_game(-maps, boxes),
+        "pointing_max": pointing.pointing_game(maps, boxes),
+        "pointing_min": pointing.pointing_game(-maps, boxes),
         "pointing_centre": centre_pointing((size, size), boxes),
-        "pointing_channel_mean": visualize.pointing_game(channel, boxes),
-        "pointing_chance": visualize.pointing_chance((size, size), boxes),
+        "pointing_channel_mean": pointing.pointing_game(channel, boxes),
+        "pointing_chance": pointing.pointing_chance((size, size), boxes),
         "inside_box_mean": float(np.mean(inside)),
         "map_mean": float(maps.mean()),
         "variability": variability(maps),

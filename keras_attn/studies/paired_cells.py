@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 
-from keras_attn.reproduce_lib import mean_std
+from keras_attn.studies.stats import mean_std
 
 KEYS = ("val_accuracy", "last_val_accuracy", "test_accuracy", "last_test_accuracy")
 

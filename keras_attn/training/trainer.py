@@ -17,35 +17,25 @@ It runs on every Keras backend. TensorFlow reads the data through `tf.data`,
 JAX and PyTorch through a `keras.utils.PyDataset` that needs no TensorFlow
 (`input_pipeline.py`); `distribute=True` trains data-parallel over every
 local device, and over several workers when `TF_CONFIG` or a JAX
-coordinator names them (`distribute.py`, `workers.py`: the chief alone
+coordinator names them (`keras_attn.distributed`: the chief alone
 writes the run folder); `jit_compile="auto"` lets Keras choose XLA (always
 on JAX; on TensorFlow only on GPUs; never for PyTorch).
 """
 
 import dataclasses
-import json
 import os
 import time
 
 import keras
-import numpy as np
 
-from keras_attn import (
-    distribute,
-    evaluate_lib,
-    model_card,
-    phases,
-    runs,
-    saving,
-    visualize,
-    workers,
-)
+from keras_attn import distributed, runs, saving
 from keras_attn.data import Dataset, load_dataset
 from keras_attn.data.augment import build_augmenter, with_augmentation
 from keras_attn.data.folder import class_difference
 from keras_attn.models import classifier
 from keras_attn.models.backbone import load_backbone, resolve_auto_weights
-from keras_attn.train_config import (  # noqa: F401  (the names train.py uses)
+from keras_attn.training import finish, phases
+from keras_attn.training.config import (  # noqa: F401  (the names train.py uses)
     JIT_COMPILE,
     MIXED_PRECISION,
     TrainConfig,
@@ -87,17 +77,17 @@ def build_model(config: TrainConfig, data: Dataset, backbone=None) -> keras.Mode
 def train(
     config: TrainConfig,
     extra_callbacks: list | None = None,
-    cluster: workers.Cluster | None = None,
+    cluster: distributed.Cluster | None = None,
 ) -> str:
     """Trains one model and writes its run folder; returns the folder's path.
 
     `extra_callbacks` are added to the run's own (checkpoint, backup, schedule, ...).
-    `cluster`: the workers of a multi-worker run (`workers.find_cluster`;
+    `cluster`: the workers of a multi-worker run (`distributed.find_cluster`;
     default: the environment's, e.g. `TF_CONFIG`).
     """
     config = config.resolved()
-    cluster = workers.join(config, cluster)  # None on one machine
-    with workers.failures_reported(cluster):
+    cluster = distributed.join(config, cluster)  # None on one machine
+    with distributed.failures_reported(cluster):
         return _train(config, extra_callbacks, cluster)
 
 
@@ -105,7 +95,7 @@ def _train(config: TrainConfig, extra_callbacks, cluster) -> str:
     """`train`, once this process has joined its cluster (if any)."""
     run_dir = config.run_dir or default_run_dir(config)
     check_resumable(run_dir, config)
-    run_dir = workers.worker_dir(cluster, run_dir)  # not the chief: a copy
+    run_dir = distributed.worker_dir(cluster, run_dir)  # not the chief: a copy
     runs.check_writable(run_dir)
     if config.init_from:
         check_init_from(config.init_from, config)
@@ -115,11 +105,11 @@ def _train(config: TrainConfig, extra_callbacks, cluster) -> str:
     precision = set_mixed_precision(config.mixed_precision)
     done_epochs = len(runs.read_history(run_dir).get("epoch", []))
     total_epochs = phases.plan(config)[-1].last
-    workers.check_same_run(cluster, config, data, done_epochs)
+    distributed.check_same_run(cluster, config, data, done_epochs)
     # Everything that creates or updates weights happens inside the scope.
-    with distribute.data_parallel(config.distribute) as replicas:
+    with distributed.data_parallel(config.distribute) as replicas:
         if config.distribute:
-            distribute.check_batch_size(config.batch_size, replicas, len(data.train))
+            distributed.check_batch_size(config.batch_size, replicas, len(data.train))
         print(
             f"{keras.backend.backend()} backend on {devices.describe()}: "
             f"{replicas} replica(s), precision {precision}"
@@ -146,11 +136,11 @@ def _train(config: TrainConfig, extra_callbacks, cluster) -> str:
 
         def on_last_epoch(predict):
             if config.report_last_epoch and data.test is not None:
-                scores, probs = evaluate(predict, data, ("test",))
+                scores, probs = finish.evaluate(predict, data, ("test",))
                 last_epoch.update({f"last_{k}": v for k, v in scores.items()})
                 last_probs.update(probs)
 
-        with distribute.global_batch_norm(model, config.distribute):
+        with distributed.global_batch_norm(model, config.distribute):
             fitted = phases.fit(
                 config, data, model, train_model, weights, run_dir, per_class,
                 extra_callbacks, on_last_epoch,
@@ -159,92 +149,31 @@ def _train(config: TrainConfig, extra_callbacks, cluster) -> str:
         jit_compile = bool(train_model.jit_compile)
     if cluster is not None:  # the workers have parted
         if not cluster.is_chief:
-            workers.remove_worker_dirs()
+            distributed.remove_worker_dirs()
             print(f"Trained; the chief writes the run folder: {config.run_dir}")
             return config.run_dir
         model = local_copy(model, config, data)  # evaluated on the chief alone
         fitted["predict"] = phases.logits_of(model, config.batch_size)
-    history = runs.read_history(run_dir)
-    if history and not np.all(np.isfinite(history["loss"])):
-        raise FloatingPointError(
-            f"Training diverged (loss is NaN); lower --learning_rate. Run: {run_dir}"
-        )
-    if fitted["best_is_last"] and last_probs:  # the same weights: test scored once
-        metrics, probs = evaluate(fitted["predict"], data, ("val",))
-        metrics.update({k[len("last_") :]: v for k, v in last_epoch.items()})
-        probs.update(last_probs)
-    else:
-        metrics, probs = evaluate(fitted["predict"], data)
-    metrics.update(last_epoch)
-    metrics.update(
-        epochs=len(history.get("epoch", [])),
-        backbone_mode=config.backbone,
-        early_stopping={
-            "patience": config.early_stopping,
-            "stopped_epoch": None
-            if fitted["stopped_epoch"] is None
-            else fitted["stopped_epoch"] + 1,
-            # The kept epoch: in lp-ft, of the fine-tuning phase.
-            "best_epoch": None
-            if fitted["best_epoch"] is None
-            else fitted["best_epoch"] + 1,
-        },
-        # Two losses: say which is which (they differ by 2x with smoothing 0.1).
-        loss_note=(
-            "val_loss, test_loss: cross-entropy without label smoothing "
-            "(history.csv: val_cross_entropy); history.csv's loss and val_loss "
-            "and curves.png: the loss as trained, label smoothing "
-            f"{config.label_smoothing:g}"
-        ),
-        best_val_accuracy=fitted["best_val_accuracy"],
-        last_val_accuracy=float(history["val_accuracy"][-1]) if history else None,
-        train_seconds=round(seconds, 1),
-        train_images_per_second=round(
+    keras.mixed_precision.set_global_policy("float32")
+    facts = {
+        "train_seconds": round(seconds, 1),
+        "train_images_per_second": round(
             len(data.train) * (total_epochs - done_epochs) / max(seconds, 1e-9), 1
         ),
-        parameters=int(model.count_params()),
-        weights=weights,
-        stored_shape=list(data.image_shape),
-        backend=keras.backend.backend(),
-        device=devices.describe(),
-        replicas=replicas,
-        workers=1 if cluster is None else cluster.count,
-        mixed_precision=precision,
-        jit_compile=jit_compile,
-    )
-    keras.mixed_precision.set_global_policy("float32")
-    split_name, held_out = data.held_out
-    samples = runs.draw_samples(data.train, held_out, split_name, seed=config.seed)
-    runs.write_samples(run_dir, samples)
-    if config.dataset.startswith("folder:") and len(held_out):
-        root = config.dataset[len("folder:") :]
-        runs.write_photos(
-            run_dir,
-            [os.path.join(root, i) for i in held_out.ids],
-            held_out.labels,
-            list(held_out.ids),
-            min_side=int(data.image_shape[0]),
-            seed=config.seed,
-        )
-    saving.save_model(
-        float32_model(model, config, data), runs.path(run_dir, runs.MODEL)
-    )
-    runs.write_metrics(run_dir, metrics)
-    write_figures(model, samples, data.class_names, run_dir, config.visualize_count)
-    split_name, held_out = data.held_out
-    if len(held_out):  # the report evaluate.py writes, for the held-out split
-        evaluate_lib.write_report(
-            os.path.join(runs.path(run_dir, runs.EVAL), f"{runs.MODEL}-{split_name}"),
-            probs[split_name],
-            held_out,
-            data.class_names,
-            os.path.abspath(runs.path(run_dir, runs.MODEL)),
-            {"kind": "split", "dataset": config.dataset, "split": split_name},
-        )
-    model_card.write_model_card(run_dir)
-    runs.remove_training_state(run_dir)  # backup/ and checkpoints/
-    print(json.dumps(metrics, indent=2))
-    print(f"Run folder: {run_dir}")
+        "parameters": int(model.count_params()),
+        "weights": weights,
+        "stored_shape": list(data.image_shape),
+        "backend": keras.backend.backend(),
+        "device": devices.describe(),
+        "replicas": replicas,
+        "workers": 1 if cluster is None else cluster.count,
+        "mixed_precision": precision,
+        "jit_compile": jit_compile,
+    }
+    finish.finish_run(
+        run_dir, config, data, model, float32_model(model, config, data), fitted,
+        (last_epoch, last_probs), facts,
+    )  # fmt: skip
     return run_dir
 
 
@@ -353,30 +282,6 @@ def init_from(model: keras.Model, run_dir: str, data: Dataset) -> None:
         ) from None
 
 
-def evaluate(
-    predict, data: Dataset, splits=("val", "test")
-) -> tuple[dict, dict[str, np.ndarray]]:
-    """Accuracy and loss on val and (if present) test of a `predict(images)
-    -> logits` (`phases.logits_of`); returns them and the probabilities per
-    split."""
-    metrics, probs = {}, {}
-    for split_name in splits:
-        split = getattr(data, split_name)
-        if split is None or len(split.labels) == 0:
-            continue
-        logits = predict(split.images)
-        log_probs = logits - logits.max(1, keepdims=True)
-        log_probs -= np.log(np.exp(log_probs).sum(1, keepdims=True))
-        probs[split_name] = np.exp(log_probs)
-        metrics[f"{split_name}_accuracy"] = float(
-            (logits.argmax(1) == split.labels).mean()
-        )
-        metrics[f"{split_name}_loss"] = float(
-            -log_probs[np.arange(len(split.labels)), split.labels].mean()
-        )
-    return metrics, probs
-
-
 def float32_model(model: keras.Model, config: TrainConfig, data: Dataset):
     """`model`'s weights in a float32 copy, if it was built for mixed precision.
 
@@ -402,23 +307,3 @@ def local_copy(model: keras.Model, config: TrainConfig, data: Dataset):
     copy = build_model(config, data, load_backbone("none"))
     copy.set_weights(model.get_weights())
     return copy
-
-
-def write_figures(
-    model, samples: runs.Samples, class_names: list[str], run_dir: str, count: int
-) -> None:
-    """`curves.png` and `attention.png` (held-out images and their maps)."""
-    history = runs.read_history(run_dir)
-    if history:
-        smoothing = runs.read_config(run_dir).get("label_smoothing")
-        visualize.plot_curves(
-            {model.name: history},
-            runs.path(run_dir, runs.CURVES),
-            visualize.loss_label(smoothing),
-        )
-    split = samples.held_out.take(np.arange(min(count, len(samples.held_out))))
-    probs, maps = classifier.predict_with_attention(model, split.images)
-    titles = visualize.prediction_titles(probs.argmax(1), split.labels, class_names)
-    visualize.plot_attention(
-        split.images, maps, titles, runs.path(run_dir, runs.ATTENTION), split.boxes
-    )

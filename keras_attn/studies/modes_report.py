@@ -12,7 +12,7 @@ the cell), its ratio to `finetune`'s, and each mode's paired difference to
 
 import numpy as np
 
-from keras_attn.reproduce_lib import mean_std
+from keras_attn.studies.stats import mean_std
 
 MODES = ("frozen", "finetune", "lp-ft")
 

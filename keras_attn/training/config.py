@@ -19,7 +19,7 @@ from keras_attn.images import RESIZE_MODES
 from keras_attn.layers import ATTENTION_NAMES, BRANCHES
 from keras_attn.models import backbone as backbone_lib
 from keras_attn.models.classifier import check_stages
-from keras_attn.recipes import get_recipe
+from keras_attn.training.recipes import get_recipe
 
 MIXED_PRECISION = ("off", "bfloat16", "float16", "auto")
 CLASS_WEIGHTS = ("none", "balanced")

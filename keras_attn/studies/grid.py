@@ -1,7 +1,7 @@
 """Comparing attention variants: the grid of runs, seeds, paired differences.
 
 `benchmarks/reproduce.py` calls `run(config)`. Every run is an ordinary
-`train_lib.train` run (one optimizer, schedule, evaluation and checkpoint
+`trainer.train` run (one optimizer, schedule, evaluation and checkpoint
 policy: the numbers are those `train.py` gives), with the backbone mode as
 the protocol:
 
@@ -25,23 +25,22 @@ import os
 import time
 
 import keras
-import numpy as np
 
 from keras_attn import runs as runs_lib
-from keras_attn.layers import BRANCHES
-from keras_attn.models import classifier
-from keras_attn.models.classifier import check_stages
-from keras_attn.results_report import markdown_row, write_results
-from keras_attn.train_config import BACKBONE_MODES
+from keras_attn.studies.cost import model_cost
+from keras_attn.studies.grid_report import markdown_row, write_results
+from keras_attn.studies.stats import choose_learning_rate, mean_std, paired_differences
+from keras_attn.studies.variants import (
+    ALL_VARIANTS,
+    parse_variant,
+    split_variant,
+)
+from keras_attn.training.config import BACKBONE_MODES
 from keras_attn.utils import atomic_io
 
 PROTOCOLS = BACKBONE_MODES
-PEERS = ("none", "unified", "se", "cbam", "eca")
-ALL_VARIANTS = (
-    PEERS
-    + tuple(f"unified-no_{b}" for b in BRANCHES)
-    + tuple(f"unified-only_{b}" for b in BRANCHES)
-)
+
+
 # The paper's Table I (ResNet-18, CIFAR-100, 10 train / 5 val per class).
 PAPER_CLAIM = {"none": 78.5, "unified": 83.2}
 
@@ -91,161 +90,8 @@ class ReproduceConfig:
                 )
 
 
-def split_variant(name: str) -> tuple[str, tuple[int, ...]]:
-    """`(name without its stages, stages)`: `unified@3` attends stage 3,
-    `cbam@34` stages 3 and 4 (models/classifier.py); no `@` is stage 4."""
-    base, _, stages = name.partition("@")
-    if not stages:
-        return base, (4,)
-    if not stages.isdigit():
-        raise ValueError(f"Variant {name!r}: after @ come stage digits (@4, @3, @34).")
-    return base, tuple(int(c) for c in stages)
-
-
-def parse_variant(name: str) -> tuple[str, dict]:
-    """`(attention, attention_kwargs)` of a variant name.
-
-    `none|unified|se|cbam|eca`, `unified-no_<branch>` (all branches but one)
-    and `unified-only_<branch>` (that branch alone); a `+res` suffix on a
-    unified variant sets `residual=True` (`X * (1 + A)`), a `+cg` suffix
-    `channel_gate=True` (the extension). `@<stages>` at the end picks the
-    backbone stages (`split_variant`).
-    """
-    full = name
-    name, stages = split_variant(name)
-    kwargs = {}
-    for suffix, key in (("+cg", "channel_gate"), ("+res", "residual")):
-        if name.endswith(suffix):
-            name, kwargs[key] = name[: -len(suffix)], True
-    base = name
-    attention = None
-    if base in PEERS:
-        attention = base
-    for prefix, pick in (
-        ("unified-no_", lambda b: tuple(x for x in BRANCHES if x != b)),
-        ("unified-only_", lambda b: (b,)),
-    ):
-        if base.startswith(prefix) and base[len(prefix) :] in BRANCHES:
-            attention = "unified"
-            kwargs = {"branches": pick(base[len(prefix) :]), **kwargs}
-    if attention is None or (kwargs and attention != "unified"):
-        raise ValueError(
-            f"Unknown variant {full!r}. Use one of: {', '.join(ALL_VARIANTS)} "
-            "(unified variants may end in +cg or +res; any may end in @4, @3 "
-            "or @34)."
-        )
-    check_stages(stages, attention)
-    return attention, kwargs
-
-
-def parse_variants(text: str) -> tuple[str, ...]:
-    """Comma-separated variant names; `all` is every variant of ALL_VARIANTS."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if names == ["all"]:
-        return ALL_VARIANTS
-    if not names:
-        raise ValueError("--variants is empty; give names such as none,unified.")
-    for name in names:
-        parse_variant(name)
-    return tuple(names)
-
-
-def mean_std(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
-    values = np.asarray([v for v in values if v is not None], np.float64)
-    if values.size == 0:
-        return float("nan"), float("nan")
-    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
-    return float(values.mean()), std
-
-
-def choose_learning_rate(grid: dict) -> tuple[float, dict]:
-    """The rate with the best mean val top-1 over seeds (the first on a tie),
-    and every rate's val top-1 as (mean, std), keyed as in results.json.
-
-    `grid` maps each learning rate to its runs (dicts with `val_accuracy`)."""
-    summary = {
-        lr: mean_std(r["val_accuracy"] for r in runs) for lr, runs in grid.items()
-    }
-    chosen = max(summary, key=lambda lr: summary[lr][0])
-    return chosen, {f"{lr:g}": value for lr, value in summary.items()}
-
-
-# ---------------------------------------------------------------- the cost
-
-
-def model_cost(backbone, input_shape, image_size: int, num_classes: int, variant):
-    """Parameters and FLOPs per image of the full classifier of a variant.
-
-    FLOPs come from XLA's cost analysis of the inference function
-    (`jax.jit(...).lower(...).cost_analysis()`, JAX backend only; None on
-    other backends); MACs = FLOPs / 2.
-    """
-    attention, kwargs = parse_variant(variant)
-    model = classifier.build_classifier(
-        num_classes,
-        input_shape,
-        image_size,
-        attention=attention,
-        attention_kwargs=kwargs,
-        backbone=backbone,
-        stages=split_variant(variant)[1],
-    )
-    cost = {"parameters": int(model.count_params()), "flops": None}
-    if keras.backend.backend() == "jax":
-        import jax
-
-        def forward(trainable, non_trainable, x):
-            return model.stateless_call(trainable, non_trainable, x, training=False)[0]
-
-        x = np.zeros((1, *input_shape), np.float32)
-        lowered = jax.jit(forward).lower(
-            [v.value for v in model.trainable_variables],
-            [v.value for v in model.non_trainable_variables],
-            x,
-        )
-        analysis = lowered.cost_analysis()
-        if isinstance(analysis, list):
-            analysis = analysis[0]
-        cost["flops"] = float(analysis["flops"])
-    return cost
-
-
-# ----------------------------------------------------------- differences
-
-
-def paired_differences(variants: dict) -> dict:
-    """Per-seed `variant - none` differences (same seed = same data), mean +- std."""
-    if "none" not in variants:
-        return {}
-    base = {r["seed"]: r for r in variants["none"]["runs"]}
-    out = {}
-    for name, entry in variants.items():
-        if name == "none":
-            continue
-        diff = {}
-        for key in (
-            "val_accuracy",
-            "last_val_accuracy",
-            "test_accuracy",
-            "last_test_accuracy",
-        ):
-            values = [
-                r[key] - base[r["seed"]][key]
-                for r in entry["runs"]
-                if r["seed"] in base and key in r and key in base[r["seed"]]
-            ]
-            if values:
-                diff[key] = mean_std(values)
-        out[name] = diff
-    return out
-
-
-# --------------------------------------------------------------------- run
-
-
 def run(config: ReproduceConfig) -> dict:
-    """Runs the grid through `train_lib.train` and writes `results.json` and
+    """Runs the grid through `trainer.train` and writes `results.json` and
     `results.md` (rewritten after every variant); returns the results.
 
     One training run per variant, learning rate and seed, in
@@ -253,7 +99,7 @@ def run(config: ReproduceConfig) -> dict:
     killed one resumes). The learning rate is chosen per variant by mean
     val top-1 over seeds; test numbers are reported for the chosen rate.
     """
-    from keras_attn import train_lib
+    from keras_attn.training import trainer
 
     config.validate()
     os.makedirs(config.out, exist_ok=True)
@@ -271,7 +117,7 @@ def run(config: ReproduceConfig) -> dict:
                 )
                 if not os.path.exists(runs_lib.path(run_dir, runs_lib.METRICS)):
                     start = time.time()
-                    train_lib.train(_train_config(config, variant, lr, seed, run_dir))
+                    trainer.train(_train_config(config, variant, lr, seed, run_dir))
                     atomic_io.write_json(
                         os.path.join(run_dir, "wall.json"),
                         {"seconds": round(time.time() - start, 1)},
@@ -293,10 +139,10 @@ def run(config: ReproduceConfig) -> dict:
 
 
 def _train_config(config: ReproduceConfig, variant: str, lr: float, seed: int, run_dir):
-    from keras_attn import train_lib
+    from keras_attn.training import trainer
 
     attention, kwargs = parse_variant(variant)
-    return train_lib.TrainConfig(
+    return trainer.TrainConfig(
         dataset=config.dataset,
         attention=attention,
         branches=kwargs.get("branches"),

@@ -1,7 +1,7 @@
 """Evaluating a run's model, or any file exported from it, on labelled images.
 
 `evaluate(EvalConfig(run_dir=...))` is what `evaluate.py` calls. The same
-code scores `model.keras` and every `.tflite` (through `edge`, as
+code scores `model.keras` and every `.tflite` (through `inference`, as
 `predict.py` runs them), on one of:
 
 - `split` (default): the run's test split, else its validation split,
@@ -16,27 +16,21 @@ It writes `RUN/eval/<model file>-<data>/` (or `out_dir`, `evaluate.py
 --out=DIR`): `report.json` (top-1, top-5, mean
 loss, macro and per-class precision / recall / F1, the most confused pairs,
 how many and which images, the model file and the data source),
-`per_class.csv`, `confusion.png` and `errors.png` (`eval_plots.py`).
+`per_class.csv`, `confusion.png` and `errors.png` (`report.py`, `plots.py`).
 `train.py` writes the same report for its held-out split at the end.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 
 import numpy as np
 
-from keras_attn import edge, metrics, runs
+from keras_attn import inference, runs
 from keras_attn.data import Split, load_dataset
 from keras_attn.data import folder as folder_lib
-from keras_attn.utils import atomic_io
-
-REPORT = "report.json"
-PER_CLASS = "per_class.csv"
-CONFUSION = "confusion.png"
-ERRORS = "errors.png"
+from keras_attn.evaluation import report as report_lib
 
 
 @dataclasses.dataclass
@@ -156,64 +150,12 @@ def predict_probs(classifier, images, batch_size: int = 32) -> np.ndarray:
     return np.concatenate(out).astype(np.float64)
 
 
-def write_report(
-    out_dir: str,
-    probs: np.ndarray,
-    split: Split,
-    class_names: list[str],
-    model_file: str,
-    data: dict,
-) -> dict:
-    """Writes report.json, per_class.csv, confusion.png and errors.png."""
-    from keras_attn import eval_plots
-
-    report = metrics.classification_report(probs, split.labels, class_names)
-    matrix = report.pop("confusion")
-    report.update(
-        model_file=model_file,
-        data={**data, "ids": split.ids.tolist()},
-    )
-    os.makedirs(out_dir, exist_ok=True)
-    with atomic_io.atomic_path(os.path.join(out_dir, PER_CLASS)) as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["class", "precision", "recall", "f1", "support"])
-            for name, row in report["per_class"].items():
-                writer.writerow(
-                    [name, *(f"{row[k]:.4f}" for k in ("precision", "recall", "f1")),
-                     row["support"]]
-                )  # fmt: skip
-    eval_plots.plot_confusion(matrix, class_names, os.path.join(out_dir, CONFUSION))
-    report["errors_shown"] = eval_plots.plot_errors(
-        split.images, split.labels, probs, class_names, os.path.join(out_dir, ERRORS)
-    )
-    atomic_io.write_json(os.path.join(out_dir, REPORT), report)
-    return report
-
-
-def summary_line(report: dict) -> str:
-    """The one-line summary `evaluate.py` prints (accuracies labelled top-1,
-    top-5, as the README and the model card write them)."""
-    tops = sorted(
-        (int(key[len("top") :]), value)
-        for key, value in report.items()
-        if key.startswith("top") and key[len("top") :].isdigit()
-    )
-    accuracies = ", ".join(f"top-{k} {value:.4f}" for k, value in tops)
-    macro = report["macro"]
-    return (
-        f"{report['images']} images: {accuracies}, macro precision "
-        f"{macro['precision']:.4f} / recall {macro['recall']:.4f} / F1 "
-        f"{macro['f1']:.4f}, mean loss {report['mean_loss']:.4f}"
-    )
-
-
 def evaluate(config: EvalConfig) -> dict:
     """Evaluates one model file of a run on one data source; returns the report."""
     config.validate()
     runs.require(config.run_dir, runs.CONFIG, runs.LABELS)
     model_file = config.model or runs.path(config.run_dir, runs.MODEL)
-    classifier = edge.load_classifier(
+    classifier = inference.load_classifier(
         model_file, runs.path(config.run_dir, runs.LABELS)
     )
     name, split, description = held_out_data(
@@ -229,7 +171,7 @@ def evaluate(config: EvalConfig) -> dict:
         runs.path(config.run_dir, runs.EVAL),
         f"{os.path.basename(model_file)}-{name}",
     )
-    report = write_report(
+    report = report_lib.write_report(
         out_dir,
         probs,
         split,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_attn.metrics import most_confused
+from keras_attn.evaluation.metrics import most_confused
 from keras_attn.utils.plotting import pyplot, save_figure
 
 # Up to this many classes the whole matrix is drawn, with every label.

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from keras_attn import visualize
+from keras_attn.reports import figures
 from keras_attn.utils import atomic_io
 
 
@@ -135,4 +135,4 @@ def plot_results_curves(
             histories[name] = columns
     if not histories:
         raise ValueError(f"No training history for {', '.join(variants)}.")
-    visualize.plot_curves(histories, path)
+    figures.plot_curves(histories, path)

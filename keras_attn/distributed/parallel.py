@@ -1,7 +1,7 @@
 """Data-parallel training over every local device, and over several workers,
 with Keras' and TensorFlow's own machinery.
 
-`data_parallel(True)` is the context in which `train_lib` builds, compiles and
+`data_parallel(True)` is the context in which `training/trainer.py` builds, compiles and
 fits the model:
 
 - JAX: `keras.distribution.DataParallel` over `keras.distribution.list_devices()`
@@ -21,7 +21,7 @@ fits the model:
 per step, so keep it a multiple of N; the learning rate and its schedule are
 those of one machine with that batch.
 
-Several workers (`workers.py`): every worker runs the same `train.py`
+Several workers (`cluster.py`, `join.py`): every worker runs the same `train.py`
 command, with its own `TF_CONFIG` (TensorFlow: `MultiWorkerMirroredStrategy`)
 or `--process_id` (JAX: `keras.distribution.initialize`, then the same
 `DataParallel`). Worker 0, the chief, alone writes the run folder, so it is
@@ -33,7 +33,7 @@ once into the shared cache, the other workers waiting on its lock. A worker
 lost during training stops the others with one line naming it (`WorkerLost`),
 and the same commands resume from the chief's last backup.
 
-Tested (tests/test_distribute.py): `TF_CONFIG` and JAX flag checks; each
+Tested (tests/test_distributed.py): `TF_CONFIG` and JAX flag checks; each
 worker's share of a batch on both pipelines; 2 TensorFlow workers and 2 JAX
 processes on 127.0.0.1 (CPU; JAX's collectives through gloo) against one
 process with the same global batch (`shapes`, 128 px, pretrained weights):
@@ -56,7 +56,8 @@ import contextlib
 
 import keras
 
-from keras_attn import workers
+from keras_attn.distributed import join as join_lib
+from keras_attn.distributed.failures import as_worker_lost
 
 
 @contextlib.contextmanager
@@ -72,7 +73,7 @@ def data_parallel(enabled: bool = True):
         yield 1
         return
     backend = keras.backend.backend()
-    cluster = workers.joined()
+    cluster = join_lib.joined()
     try:
         if backend == "jax":
             devices = keras.distribution.list_devices()
@@ -84,7 +85,7 @@ def data_parallel(enabled: bool = True):
             with distribution.scope():
                 yield len(devices)
         elif backend == "tensorflow":
-            strategy = workers.strategy() or tf_strategy()
+            strategy = join_lib.strategy() or tf_strategy()
             with strategy.scope():
                 yield strategy.num_replicas_in_sync
         else:
@@ -94,12 +95,12 @@ def data_parallel(enabled: bool = True):
                 "KERAS_BACKEND=jax or drop --distribute."
             )
     except Exception as e:
-        lost = cluster and workers.as_worker_lost(cluster, e)
+        lost = cluster and as_worker_lost(cluster, e)
         if lost:
             raise lost from None
         raise
     if cluster is not None:
-        workers.leave()
+        join_lib.leave()
 
 
 @contextlib.contextmanager
