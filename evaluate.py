@@ -9,7 +9,7 @@ Writes RUN/eval/<model file>-<data>/ (or --out=DIR): report.json (top-1,
 top-5, mean loss, macro and per-class precision / recall / F1, most confused
 pairs, the images evaluated), per_class.csv, confusion.png and errors.png.
 Every data source reaches the model as the run stored its images (its
---resize, from config.json). See keras_attn/evaluate_lib.py.
+--resize, from config.json). See keras_attn/evaluation/.
 """
 
 import os

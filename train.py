@@ -11,7 +11,7 @@ Several workers run the same command, each with its own TF_CONFIG
 (TensorFlow) or --process_id (JAX, with --coordinator_address and
 --num_processes), and the same --run_dir; see README.md.
 
-Unset flags take the dataset's recipe (keras_attn/recipes.py; each flag's
+Unset flags take the dataset's recipe (keras_attn/training/recipes.py; each flag's
 help lists the recipes' values: "128 (stanford_cars: 224)" is 224 for
 stanford_cars and 128 for every other dataset). Re-running with
 the same --run_dir resumes a killed run. Any Keras backend works

@@ -4,7 +4,7 @@
 
 reads RESULTS/<dataset>_<mode>/results.json for every mode that has one
 (written by `benchmarks/reproduce.py --protocol=MODE --out=...`), prints the
-table (keras_attn/modes_report.py says what is in it) and writes
+table (keras_attn/studies/modes_report.py says what is in it) and writes
 RESULTS/backbone_modes.json and .md.
 """
 

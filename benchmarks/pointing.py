@@ -6,7 +6,7 @@ Trains every configuration (attention x stages, as `benchmarks/reproduce.py`
 names them: `unified@3` is stage 3, `@34` stages 3 and 4) on `shapes` with
 the frozen backbone at --image_size (224: 7x7 stage-4 and 14x14 stage-3
 maps), seeds --seeds, then scores each run on the 500 held-out images it
-keeps (keras_attn/localisation.py): how often the map's maximum falls on
+keeps (keras_attn/studies/localisation.py): how often the map's maximum falls on
 the object's box, against a constant centre map and the backbone's
 channel-mean map at the same resolution, and how much the maps vary from
 image to image. Writes OUT/pointing.json, OUT/pointing.md and

@@ -1,4 +1,4 @@
-"""Training on several workers (`keras_attn/workers.py`, `distributed.py`).
+"""Training on several workers (`keras_attn/distributed/`).
 
 In-process: the checks of `TF_CONFIG` and of JAX's flags, each worker's
 share of a batch on both input pipelines, the comparison of the workers'
@@ -511,7 +511,7 @@ def test_a_worker_with_other_flags_is_refused_by_all(tmp_path):
     assert not (run_dir / "history.csv").exists()
 
 
-# Trains one model with `train_lib` (the flags train.py turns into a config),
+# Trains one model with `training.trainer` (the flags train.py turns into a config),
 # the cluster from the environment, and prints the first step's loss.
 TRAIN_AND_PRINT_FIRST_LOSS = """
 import json, sys

@@ -1,4 +1,4 @@
-"""benchmarks/reproduce.py and keras_attn.reproduce_lib: variants, statistics,
+"""benchmarks/reproduce.py and keras_attn.studies (grid, variants, stats): variants, statistics,
 the frozen-feature trainer, tables, and one-line CLI errors."""
 
 import importlib.util
@@ -200,7 +200,7 @@ def test_each_protocol_pairs_train_py_runs_and_reuses_them(tmp_path, protocol):
 def test_strip_progress_keeps_each_epochs_final_line():
     spec = importlib.util.spec_from_file_location(
         "strip_progress",
-        os.path.join(REPO, "benchmarks", "results", "strip_progress.py"),
+        os.path.join(REPO, "benchmarks", "tools", "strip_progress.py"),
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -221,7 +221,7 @@ def test_strip_progress_keeps_each_epochs_final_line():
 
 
 def test_strip_progress_bad_input_is_one_line(tmp_path):
-    script = os.path.join(REPO, "benchmarks", "results", "strip_progress.py")
+    script = os.path.join(REPO, "benchmarks", "tools", "strip_progress.py")
     for args, message in (
         ([str(tmp_path / "missing.log")], "missing.log"),
         ([], "No log given"),

@@ -6,7 +6,7 @@ code scores `model.keras` and every `.tflite` (through `inference`, as
 
 - `split` (default): the run's test split, else its validation split,
   reloaded from the run's dataset with the run's settings;
-- `sample`: the held-out images the run folder keeps (`runs.py`), the same
+- `sample`: the held-out images the run folder keeps (`keras_attn.runs`), the same
   images `export.py` checks its files on, so the top-1 here equals
   `export/report.json`'s for each file; works without the training data;
 - `folder:PATH`: any class-subfolder tree (`PATH/<class>/<image>`, or its
@@ -142,7 +142,7 @@ def _folder(path: str, config: dict, labels: list[str], input_size):
 
 
 def predict_probs(classifier, images, batch_size: int = 32) -> np.ndarray:
-    """Class probabilities of an `edge` classifier, a batch of images at a time."""
+    """Class probabilities of an `inference` classifier, a batch of images at a time."""
     out = [
         classifier.predict(np.asarray(images[i : i + batch_size]))
         for i in range(0, len(images), batch_size)

@@ -30,7 +30,7 @@ class ExportConfig:
         tflite: write the `.tflite` files named in `quantize`.
         quantize: any of `fp32`, `dynamic`, `fp16`, `int8`.
         calibration_steps: training images that calibrate the int8 file
-            (None: all the run keeps, 2 a class, 100-400; see `runs.py`).
+            (None: all the run keeps, 2 a class, 100-400; see `keras_attn.runs`).
         int8_io: input/output type of the int8 file: `uint8` (what MediaPipe
             and most apps take), `int8` or `float32`.
         eval_images: held-out images that every file is checked on (the

@@ -1,6 +1,6 @@
 """Keras model -> `.tflite` bytes: a softmax appended, builtin ops only, the
 four quantizations (fp32, dynamic, fp16, full-integer int8), and the TFLite
-metadata MediaPipe needs (`keras_attn.tflite_metadata`)."""
+metadata MediaPipe needs (`keras_attn.tflite.metadata`)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Keras' `BackupAndRestore` and `ModelCheckpoint` write their `.weights.h5`
 in place: a run killed, or a disk that fills, while they write leaves a
 truncated file that looks like a backup, and the next run fails with
 "A total of N objects could not be loaded". These two callbacks write every
-file to a temporary name and rename it (`io_utils`), so a checkpoint is
+file to a temporary name and rename it (`utils.atomic_io`), so a checkpoint is
 always the previous complete one or the new complete one.
 """
 

@@ -4,14 +4,14 @@
 images at their stored size, no TensorFlow needed), builds ResNet-18 +
 attention, trains it inside a training-only augmentation wrapper with
 warm-up + cosine learning rate, keeps the best validation weights,
-evaluates on the test split, and writes the run folder (`runs.py` owns its
+evaluates on the test split, and writes the run folder (`keras_attn.runs` owns its
 layout): the model, config, labels, history, metrics, the image samples that
 let export and figures work without the data, and figures.
 
 `model.keras` holds the clean classifier (no augmentation, no optimizer
 state, float32 whatever the training precision): the artefact to export.
 Re-running with the same `run_dir` resumes a killed run from its last
-finished epoch (`backup.py`), training on as the uninterrupted run would.
+finished epoch (`checkpoints.py`), training on as the uninterrupted run would.
 
 It runs on every Keras backend. TensorFlow reads the data through `tf.data`,
 JAX and PyTorch through a `keras.utils.PyDataset` that needs no TensorFlow

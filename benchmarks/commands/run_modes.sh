@@ -24,5 +24,5 @@ for cell in tin100_fewshot:frozen tin100_fewshot:lp-ft tin100_fewshot:finetune \
       --dataset=folder:../shared/data/$ds --weights=$W --variants=none,unified \
       --seeds=$seeds --out=$R/${ds}_$mode >> $R/logs/${ds}_$mode.log 2>&1
 done
-python benchmarks/results/strip_progress.py $R/logs/*.log
+python benchmarks/tools/strip_progress.py $R/logs/*.log
 python benchmarks/backbone_modes.py $R

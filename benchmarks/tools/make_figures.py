@@ -1,6 +1,6 @@
 """README figures from the benchmark results: curves and attention grids.
 
-    python benchmarks/results/make_figures.py
+    python benchmarks/tools/make_figures.py
 
 Reads benchmarks/results/<dataset>/results.json and attention_<variant>.png
 (written by benchmarks/reproduce.py) and writes assets/*.png (palette PNGs,

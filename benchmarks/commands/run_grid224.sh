@@ -13,5 +13,5 @@ cd "$(dirname "$0")/../.."
 for seeds in ${SEED_STEPS:-0 0,1 0,1,2}; do
   SIZES=224 RESIZE=squash VARIANTS=${VARIANTS:-none,unified@3} \
       CELLS_224="lp-ft:${EPOCHS:-6}:${WARMUP:-2}:$seeds" \
-      benchmarks/results/run_recipes.sh
+      benchmarks/commands/run_recipes.sh
 done

@@ -28,7 +28,7 @@ done
 python benchmarks/throughput.py --attention=none,unified,none@34,unified@3,cbam@34 \
     --image_sizes=224 --output=$R/throughput_stages_cpu.json >> $R/logs/throughput_stages_cpu.log 2>&1
 if [ -n "$WITH_128" ]; then
-  SIZES=128 RESULTS=$R benchmarks/results/run_resize.sh
+  SIZES=128 RESULTS=$R benchmarks/commands/run_resize.sh
   SIZES=128 CELLS_128="lp-ft:6:2:0,1 lp-ft:10:1:0,1" RESIZE=squash RESULTS=$R \
-      benchmarks/results/run_recipes.sh
+      benchmarks/commands/run_recipes.sh
 fi

@@ -1,6 +1,6 @@
 """Strips Keras progress bars from training logs, in place.
 
-    python benchmarks/results/strip_progress.py benchmarks/results/logs/*.log
+    python benchmarks/tools/strip_progress.py benchmarks/results/logs/*.log
 
 Keeps each epoch's final line (the one with the val metrics) and drops the
 per-step redraws and ANSI colour codes, so a 100-epoch log stays readable.
