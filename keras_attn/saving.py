@@ -25,9 +25,8 @@ def load_model(path: str):
     `keras.saving.load_model(path)` works too after `import keras_attn`; this
     adds one-line errors for a missing or damaged file.
     """
-    import keras
-
-    import keras_attn  # noqa: F401  (registers the classes the file names)
+    import keras  # the package's __init__, run before this module, registered
+    # the classes a keras-attn file names
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"No model file at {path}; pass a run's model.keras.")

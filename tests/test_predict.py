@@ -1,4 +1,5 @@
-"""predict.py and keras_attn.inference on a tiny exported classifier: output, images, errors.
+"""predict.py and keras_attn.inference on a tiny exported classifier: output,
+images, errors.
 
 The model here is a small convnet (32x32 input, 3 classes), exported the way
 export.py exports (softmax appended, builtin ops, metadata), so every case

@@ -1,5 +1,6 @@
-"""benchmarks/reproduce.py and keras_attn.studies (grid, variants, stats): variants, statistics,
-the frozen-feature trainer, tables, and one-line CLI errors."""
+"""benchmarks/reproduce.py and keras_attn.studies (grid, variants, stats):
+variants, statistics, the frozen-feature trainer, tables, and one-line CLI
+errors."""
 
 import importlib.util
 import json
