@@ -82,6 +82,46 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def export_tiny_classifier(folder, labels: list[str], size: int):
+    """A tiny convnet (`size` x `size` input) in `folder`: model.keras, its four
+    .tflite files exported the way export.py exports (softmax appended,
+    builtin ops, metadata recording `crop`), and labels.txt. Seconds, not
+    minutes: for tests of the runtimes rather than of the model."""
+    import keras
+    import numpy as np
+
+    from keras_attn import export
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((size, size, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(len(labels)),
+        ]
+    )
+    model.save(folder / "model.keras")
+    calibration = np.random.default_rng(0).integers(0, 256, (16, size, size, 3))
+    files = {
+        "fp32": dict(quantization="fp32"),
+        "int8": dict(quantization="int8", int8_io="uint8"),
+        "int8io": dict(quantization="int8", int8_io="int8"),
+        "int8float": dict(quantization="int8", int8_io="float32"),
+    }
+    for name, options in files.items():
+        content = export.convert(
+            model, calibration_images=calibration.astype(np.uint8), **options
+        )
+        content = export.add_metadata(
+            content, labels, "tiny", options["quantization"], resize="crop"
+        )
+        (folder / f"model_{name}.tflite").write_bytes(content)
+    (folder / "labels.txt").write_text("\n".join(labels) + "\n")
+    return folder
+
+
 def gradients_of(layer, inputs, target):
     """Gradients of sum(layer(inputs, training=True) * target) for every
     trainable weight of `layer`, on the current Keras backend."""

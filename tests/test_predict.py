@@ -14,13 +14,12 @@ import shutil
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
-from conftest import REPO, run_script, run_scripts
+from conftest import REPO, export_tiny_classifier, run_script, run_scripts
 from PIL import Image
 
-from keras_attn import export, inference
+from keras_attn import inference
 from keras_attn.cli import run_main
 from keras_attn.data import load_dataset
 from keras_attn.utils import atomic_io
@@ -54,35 +53,7 @@ def _tops(stdout: str) -> dict[str, list[tuple[str, float]]]:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """A folder with model.keras, four .tflite files and labels.txt."""
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 3)),
-            keras.layers.Rescaling(1 / 255),
-            keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(len(LABELS)),
-        ]
-    )
-    folder = tmp_path_factory.mktemp("export")
-    model.save(folder / "model.keras")
-    calibration = np.random.default_rng(0).integers(0, 256, (16, SIZE, SIZE, 3))
-    files = {
-        "fp32": dict(quantization="fp32"),
-        "int8": dict(quantization="int8", int8_io="uint8"),
-        "int8io": dict(quantization="int8", int8_io="int8"),
-        "int8float": dict(quantization="int8", int8_io="float32"),
-    }
-    for name, options in files.items():
-        content = export.convert(
-            model, calibration_images=calibration.astype(np.uint8), **options
-        )
-        content = export.add_metadata(
-            content, LABELS, "tiny", options["quantization"], resize="crop"
-        )
-        (folder / f"model_{name}.tflite").write_bytes(content)
-    (folder / "labels.txt").write_text("\n".join(LABELS) + "\n")
-    return folder
+    return export_tiny_classifier(tmp_path_factory.mktemp("export"), LABELS, SIZE)
 
 
 @pytest.fixture(scope="module")
