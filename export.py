@@ -55,6 +55,19 @@ flags.DEFINE_float(
     "min_agreement", 0.8, "Smallest top-1 agreement with Keras a file may have."
 )
 flags.DEFINE_integer("seed", 0, "Seed of the calibration and evaluation draws.")
+flags.DEFINE_list(
+    "formats",
+    None,
+    f"Formats to write, of {','.join(export.FORMATS)} (default: every one whose "
+    "tools are installed; one named here but not installed is refused, saying "
+    "what to install).",
+)
+flags.DEFINE_bool(
+    "keep_failed",
+    False,
+    "Write a file that runs but fails an accuracy check (agreement, parity, "
+    "client photos) anyway, marked kept in report.json and the model card.",
+)
 FLAGS = flags.FLAGS
 
 
@@ -73,6 +86,8 @@ def main(argv):
         latency_runs=FLAGS.latency_runs,
         min_agreement=FLAGS.min_agreement,
         seed=FLAGS.seed,
+        formats=tuple(FLAGS.formats) if FLAGS.formats is not None else None,
+        keep_failed=FLAGS.keep_failed,
     )
     print(f"Exporting {config.run_dir}")
     export_dir = runs.path(config.run_dir, runs.EXPORT)

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from keras_attn import export, images, runs
-from keras_attn.export import clients
+from keras_attn.export import checks, clients
 from keras_attn.tflite import metadata as tflite_metadata
 
 LABELS = ["red", "blue"]
@@ -84,17 +84,18 @@ def test_a_client_far_below_keras_fails_the_file(colour_model, wide_photos):
     # metadata says the frame is passed whole: MediaPipe and LiteRT stretch it.
     content = _tflite(colour_model, "squash")
     images = clients.prepared(wide_photos, (SIZE, SIZE), "squash")
-    measured, check = clients.score_clients(
-        content, LABELS, wide_photos, images, "squash", keras_accuracy=1.0
-    )
+    keras_right = np.ones(len(wide_photos), bool)  # Keras: 100 %
+    top1 = clients.tflite_clients(content, LABELS, wide_photos, images, "squash")
+    measured, check = checks.clients(keras_right, top1, wide_photos.labels)
     assert measured["mediapipe"] == 0.0 and measured["litert"] == 0.0
     assert measured["gap_points"] == {"litert": 100.0, "mediapipe": 100.0}
     assert not check["ok"]
     assert check["detail"].startswith("litert top-1 0.0% vs Keras 100.0% on 6 held")
     images = clients.prepared(wide_photos, (SIZE, SIZE), "crop")
-    measured, check = clients.score_clients(
-        _tflite(colour_model, "crop"), LABELS, wide_photos, images, "crop", 1.0
+    top1 = clients.tflite_clients(
+        _tflite(colour_model, "crop"), LABELS, wide_photos, images, "crop"
     )
+    measured, check = checks.clients(keras_right, top1, wide_photos.labels)
     assert check["ok"] and measured["mediapipe"] == measured["litert"] == 1.0
 
 

@@ -26,6 +26,7 @@ from keras_attn import export, inference, runs
 from keras_attn.data import Split
 from keras_attn.evaluation import evaluate as evaluate_lib
 from keras_attn.export import pipeline
+from keras_attn.export.formats import tflite as tflite_format
 from keras_attn.layers import BRANCHES, UnifiedSpatialAttention
 from keras_attn.runs import Samples
 from keras_attn.tflite import graph as tflite_graph
@@ -374,7 +375,7 @@ def test_failed_check_writes_nothing_and_names_the_check(
     # A converter that returns a file far from the Keras model: the dynamic
     # range one (logit error ~0.1) in place of the float32 one.
     dynamic = read(run_dir, "dynamic")
-    monkeypatch.setattr(pipeline, "convert", lambda *args, **kwargs: dynamic)
+    monkeypatch.setattr(tflite_format, "convert", lambda *args, **kwargs: dynamic)
     config = export.ExportConfig(
         run_dir=str(copy), saved_model=False, quantize=("fp32",), latency_runs=2
     )
@@ -445,9 +446,8 @@ def test_a_model_that_needs_flex_ops_is_refused_not_written(tmp_path):
     run = runs.Run(str(tmp_path), model, {}, ["a", "b"], Samples(split, split, "val"))
     logits = model.predict(images.astype("float32"), verbose=0)
     config = export.ExportConfig(run_dir=str(tmp_path))
-    entry = export.export_tflite(
-        run, "fp32", str(tmp_path), images, np.zeros(4), logits, config
-    )
+    inputs = pipeline.Inputs(images, np.zeros(4), logits, None)
+    entry = export.export_tflite(run, "fp32", str(tmp_path), inputs, config)
     assert entry["failed_checks"] == ["conversion"], entry
     assert "ResizeBicubic" in entry["checks"]["conversion"]["detail"]
     assert not (tmp_path / "model_fp32.tflite").exists()

@@ -41,6 +41,7 @@ report entries of the files it did not touch, so `report.json` always
 describes the folder as it is.
 """
 
+from keras_attn.export.checks import TIE_MARGIN
 from keras_attn.export.config import (
     FP32_LOGIT_TOLERANCE,
     INT8_IO,
@@ -51,37 +52,43 @@ from keras_attn.export.config import (
     ExportCheckError,
     ExportConfig,
 )
-from keras_attn.export.convert import (
+from keras_attn.export.formats import FORMATS
+from keras_attn.export.formats.tflite import export_tflite
+from keras_attn.export.formats.tflite_convert import (
     add_metadata,
     convert,
     representative_dataset,
     with_softmax,
 )
+from keras_attn.export.formats.tflite_verify import (
+    softmax_input_logits,
+    verify_tflite,
+)
 from keras_attn.export.pipeline import (
     check_export_writable,
+    chosen_formats,
     export_run,
-    export_tflite,
-    remove_file,
 )
 from keras_attn.export.report import read_report, summary_table
-from keras_attn.export.verify import softmax_input_logits, verify_tflite
 
 __all__ = [
+    "FORMATS",
     "FP32_LOGIT_TOLERANCE",
     "INT8_IO",
     "QUANTIZATIONS",
     "REPORT_FILE",
     "SAVED_MODEL_DIR",
+    "TIE_MARGIN",
     "VARIABLE_OPS",
     "ExportCheckError",
     "ExportConfig",
     "add_metadata",
     "check_export_writable",
+    "chosen_formats",
     "convert",
     "export_run",
     "export_tflite",
     "read_report",
-    "remove_file",
     "representative_dataset",
     "softmax_input_logits",
     "summary_table",

@@ -43,6 +43,11 @@ class ExportConfig:
             benchmark run), hence 0.8 rather than 0.95.
         seed: seed of the calibration and evaluation draws.
         out_dir: where to write (default `run_dir/export`).
+        formats: the formats to write (`export.formats.FORMATS`); None: all
+            whose tools are installed.
+        keep_failed: write a file that ran but failed an accuracy check
+            (agreement, parity, client photos) anyway, marked `kept` in the
+            report, instead of leaving it out.
     """
 
     run_dir: str
@@ -57,6 +62,8 @@ class ExportConfig:
     min_agreement: float = 0.8
     seed: int = 0
     out_dir: str | None = None
+    formats: tuple[str, ...] | None = None
+    keep_failed: bool = False
 
     def validate(self) -> None:
         unknown = [q for q in self.quantize if q not in QUANTIZATIONS]
@@ -82,7 +89,11 @@ class ExportConfig:
             raise ValueError(
                 f"--min_agreement must be in [0, 1]. Received: {self.min_agreement}"
             )
-        if not (self.saved_model or self.tflite):
+        from keras_attn.export.formats import FORMATS
+
+        unknown = [f for f in self.formats or () if f not in FORMATS]
+        if unknown or self.formats == ():
             raise ValueError(
-                "Nothing to export: both --saved_model and --tflite are off."
+                f"--formats={','.join(self.formats)} is not valid: give a "
+                f"non-empty subset of {','.join(FORMATS)}."
             )

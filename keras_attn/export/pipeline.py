@@ -3,6 +3,8 @@ docstring for what is written and how it is checked)."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import os
 import time
 
@@ -10,115 +12,63 @@ import keras
 import numpy as np
 
 from keras_attn import runs
-from keras_attn.errors import first_line
-from keras_attn.export import clients
+from keras_attn.errors import MissingDependencyError, first_line
 from keras_attn.export.config import (
-    FP32_LOGIT_TOLERANCE,
-    INT8_IO,
-    QUANTIZATIONS,
     REPORT_FILE,
     SAVED_MODEL_DIR,
-    VARIABLE_OPS,
     ExportCheckError,
     ExportConfig,
 )
-from keras_attn.export.convert import (
-    add_metadata,
-    convert,
-    representative_dataset,
-    with_softmax,
-)
+from keras_attn.export.formats import FORMATS
+from keras_attn.export.formats.saved_model import export_saved_model
 from keras_attn.export.report import (
     failure_text,
     keep_untouched,
-    read_report,
-    summary_table,
-)
-from keras_attn.export.saved_model import export_saved_model, write_saved_model
-from keras_attn.export.verify import (
-    check,
-    softmax_input_logits,
-    verify_tflite,
 )
 from keras_attn.images import contract
+from keras_attn.inference import load_image
 from keras_attn.reports import model_card
 from keras_attn.runs import Run, load_run
 from keras_attn.utils import atomic_io
 
 
-def export_tflite(
-    run: Run,
-    quantization: str,
-    out_dir: str,
-    images: np.ndarray,
-    targets: np.ndarray,
-    keras_logits: np.ndarray,
-    config: ExportConfig,
-    photos: dict | None = None,
-) -> dict:
-    """Converts, checks and (if it passes) writes `model_<quantization>.tflite`."""
-    path = os.path.join(out_dir, f"model_{quantization}.tflite")
-    start = time.time()
-    try:
-        content = convert(
-            run.model,
-            quantization,
-            calibration_images=run.samples.calibration.images,
-            calibration_steps=config.calibration_steps or len(run.samples.calibration),
-            int8_io=config.int8_io,
-            seed=config.seed,
-        )
-    except Exception as e:  # noqa: BLE001 -- a converter failure is a failed check
-        message = first_line(e)
-        remove_file(path)
-        return {
-            "file": os.path.basename(path),
-            "status": "failed",
-            "failed_checks": ["conversion"],
-            "checks": {"conversion": check(False, f"{type(e).__name__}: {message}")},
-        }
-    convert_seconds = time.time() - start
-    content = add_metadata(
-        content,
-        run.labels,
-        run.model.name,
-        quantization,
-        runs.stored_resize(run.config),
-    )
-    entry = verify_tflite(
-        content, quantization, run.labels, images, targets, keras_logits, config
-    )
-    entry["convert_seconds"] = round(convert_seconds, 1)
-    if photos is not None and "runs" not in entry["failed_checks"]:
-        measured, client_check = clients.score_clients(
-            content,
-            run.labels,
-            photos["photos"],
-            photos["images"],
-            photos["resize"],
-            photos["keras"],
-        )
-        entry["clients"] = measured
-        entry["checks"]["client_photos"] = client_check
-        if not client_check["ok"]:
-            entry["status"] = "failed"
-            entry["failed_checks"].append("client_photos")
-    if entry["status"] == "ok":
-        with atomic_io.atomic_path(path) as tmp, open(tmp, "wb") as f:
-            f.write(content)
-    else:
-        remove_file(path)
-    return entry
+@dataclasses.dataclass
+class ClientPhotos:
+    """The run's held-out photos as clients get them, prepared as training
+    did, with Keras' verdict on each."""
+
+    photos: runs.Photos
+    images: np.ndarray  # (N, h, w, 3) uint8, as `predict.py` passes them
+    resize: str
+    keras_right: np.ndarray  # (N,) bool: Keras' top-1 is the label
+
+    @property
+    def keras_accuracy(self) -> float:
+        return float(np.mean(self.keras_right))
+
+
+@dataclasses.dataclass
+class Inputs:
+    """What every format's checks use."""
+
+    images: np.ndarray  # held-out images (N, h, w, 3) uint8
+    targets: np.ndarray  # their labels
+    keras_logits: np.ndarray  # the Keras model's logits on them
+    photos: ClientPhotos | None
 
 
 def export_run(config: ExportConfig) -> dict:
-    """Exports one run (see the module docstring); returns the report.
+    """Exports one run (see the package docstring); returns the report.
 
     Raises:
         ExportCheckError: some artefact failed its checks (the others are
             written; `report.json` has the details).
+        MissingDependencyError: a format asked for by name cannot be written
+            here (its tools are not installed; the message says what to
+            install). Formats not asked for by name are skipped with a note.
     """
     config.validate()
+    formats = chosen_formats(config)
     out_dir = config.out_dir or runs.path(config.run_dir, runs.EXPORT)
     if os.path.isdir(config.run_dir):  # else `load_run` names what is missing
         # Before the minute of converting: the files, and the model card in
@@ -127,87 +77,40 @@ def export_run(config: ExportConfig) -> dict:
         if config.out_dir is None:
             check_export_writable(config.run_dir, config.run_dir)
     run = load_run(config.run_dir)
+    photos = client_photos(run)
     os.makedirs(out_dir, exist_ok=True)
     runs.clean_temporary(out_dir)  # what a killed export left behind
 
     held_out = run.samples.held_out
     count = len(held_out) if config.eval_images is None else config.eval_images
     held_out = held_out.take(np.arange(min(count, len(held_out))))
-    images, targets = held_out.images, held_out.labels
     keras_logits = np.asarray(
-        run.model.predict(images.astype(np.float32), batch_size=32, verbose=0),
+        run.model.predict(held_out.images.astype(np.float32), batch_size=32, verbose=0),
         np.float32,
     )
-    photos = _client_photos(run)
-    resize = runs.stored_resize(run.config)
-    import ai_edge_litert
-    import tensorflow as tf
-
-    report = {
-        "run": os.path.abspath(config.run_dir),
-        "model": run.model.name,
-        "model_sha256": atomic_io.sha256(runs.path(config.run_dir, runs.MODEL)),
-        "input_shape": list(run.input_shape),
-        "image_size": run.config.get("image_size"),
-        "num_classes": len(run.labels),
-        "evaluated_on": {
-            "source": runs.SAMPLES,
-            "split": run.samples.held_out_split,
-            "images": len(images),
-            "dataset": run.config.get("dataset"),
-            "ids": held_out.ids.tolist(),
-        },
-        "keras": {"accuracy": float(np.mean(keras_logits.argmax(1) == targets))},
-        "calibration": {
-            "source": runs.SAMPLES,
-            "split": "train",
-            "images": min(
-                config.calibration_steps or len(run.samples.calibration),
-                len(run.samples.calibration),
-            ),
-            "classes": len(np.unique(run.samples.calibration.labels)),
-            "int8_io": config.int8_io,
-        },
-        "preprocessing": {
-            "resize": resize,
-            "client_contract": contract(resize),
-        },
-        "client_photos": None
-        if photos is None
-        else {
-            "source": runs.PHOTOS_DIR,
-            "photos": len(photos["photos"]),
-            "keras_accuracy": photos["keras"],
-        },
-        "outputs": {
-            "saved_model": "logits",
-            "tflite": "probabilities (softmax appended); parity is measured on the "
-            "softmax's input logits",
-        },
-        "versions": {
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "ai_edge_litert": getattr(ai_edge_litert, "__version__", "unknown"),
-        },
-        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    failures = []
-    if config.saved_model:
+    inputs = Inputs(held_out.images, held_out.labels, keras_logits, photos)
+    report = _report_head(run, config, held_out, inputs)
+    failures, kept = [], []
+    if "saved_model" in formats:
         entry = export_saved_model(
-            run.model, os.path.join(out_dir, SAVED_MODEL_DIR), images, keras_logits
-        )
+            run.model, os.path.join(out_dir, SAVED_MODEL_DIR), inputs.images,
+            keras_logits,
+        )  # fmt: skip
         report["saved_model"] = entry
         if entry["status"] != "ok":
             failures.append(failure_text(SAVED_MODEL_DIR, entry))
-    report["tflite"] = {}
-    for quantization in config.quantize if config.tflite else ():
-        print(f"Exporting model_{quantization}.tflite ...", flush=True)
-        entry = export_tflite(
-            run, quantization, out_dir, images, targets, keras_logits, config, photos
-        )
-        report["tflite"][quantization] = entry
-        if entry["status"] != "ok":
-            failures.append(failure_text(entry["file"], entry))
+    for name in formats:
+        if name == "saved_model":
+            continue
+        module = format_module(name)
+        report["versions"].update(module.versions())
+        report[name] = module.export(run, inputs, out_dir, config)
+        for entry in report[name].values():
+            if entry.get("kept"):
+                kept.append(failure_text(entry["file"], entry))
+            elif entry["status"] != "ok":
+                failures.append(failure_text(entry["file"], entry))
+    report.setdefault("tflite", {})
     keep_untouched(report, out_dir)
     fp32 = report["tflite"].get("fp32", {}).get("size_bytes")
     for entry in report["tflite"].values():
@@ -219,22 +122,136 @@ def export_run(config: ExportConfig) -> dict:
     atomic_io.write_json(report_path, report)
     if config.out_dir is None and os.path.exists(runs.path(run.run_dir, runs.METRICS)):
         model_card.write_model_card(run.run_dir)  # with the exported files
+    for line in kept:
+        print(f"warning: kept (--keep_failed): {line}", flush=True)
     if failures:
         raise ExportCheckError(f"{'; '.join(failures)} (details in {report_path})")
     return report
 
 
-def _client_photos(run: Run) -> dict | None:
+def chosen_formats(config: ExportConfig) -> list[str]:
+    """The formats this export writes, in `FORMATS` order: those named by
+    `--formats` (all by default), less `--nosaved_model` / `--notflite`.
+    One whose tools are missing is skipped with a note, or refused when named.
+    """
+    named = config.formats is not None
+    chosen = []
+    for name in config.formats or FORMATS:
+        if (name == "saved_model" and not config.saved_model) or (
+            name == "tflite" and not config.tflite
+        ):
+            continue
+        hint = None if name == "saved_model" else format_module(name).missing()
+        if hint is not None:
+            if named:
+                raise MissingDependencyError(f"--formats={name}: {hint}")
+            print(f"note: {name} files skipped: {hint}", flush=True)
+            continue
+        chosen.append(name)
+    if not chosen:
+        raise ValueError(
+            "Nothing to export: every format is off or not installed "
+            "(--formats, --saved_model, --tflite)."
+        )
+    return chosen
+
+
+def format_module(name: str):
+    return importlib.import_module(f"keras_attn.export.formats.{name}")
+
+
+def _report_head(run: Run, config: ExportConfig, held_out, inputs: Inputs) -> dict:
+    """What `report.json` says before any file: the run, the images every
+    file is checked on, the calibration, the resize contract, the photos."""
+    resize = runs.stored_resize(run.config)
+    photos = inputs.photos
+    return {
+        "run": os.path.basename(os.path.normpath(config.run_dir)),
+        "model": run.model.name,
+        "model_sha256": atomic_io.sha256(runs.path(config.run_dir, runs.MODEL)),
+        "input_shape": list(run.input_shape),
+        "image_size": run.config.get("image_size"),
+        "num_classes": len(run.labels),
+        "evaluated_on": {
+            "source": runs.SAMPLES,
+            "split": run.samples.held_out_split,
+            "images": len(inputs.images),
+            "dataset": run.config.get("dataset"),
+            "ids": held_out.ids.tolist(),
+        },
+        "keras": {
+            "accuracy": float(np.mean(inputs.keras_logits.argmax(1) == inputs.targets))
+        },
+        "calibration": {
+            "source": runs.SAMPLES,
+            "split": "train",
+            "images": min(
+                config.calibration_steps or len(run.samples.calibration),
+                len(run.samples.calibration),
+            ),
+            "classes": len(np.unique(run.samples.calibration.labels)),
+            "int8_io": config.int8_io,
+        },
+        "preprocessing": {"resize": resize, "client_contract": contract(resize)},
+        "client_photos": None
+        if photos is None
+        else {
+            "source": runs.PHOTOS_DIR,
+            "photos": len(photos.photos),
+            "keras_accuracy": photos.keras_accuracy,
+        },
+        "outputs": {
+            "saved_model": "logits",
+            "tflite": "probabilities (softmax appended); parity is measured on the "
+            "softmax's input logits",
+        },
+        "versions": {"keras": keras.__version__},
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def client_photos(run: Run) -> ClientPhotos | None:
     """The run's held-out photos, prepared as training did, with Keras'
-    top-1 on them; None if the run keeps none."""
-    photos = runs.read_photos(run.run_dir)
+    verdict on each; None if the run keeps none or they cannot be read.
+
+    `photos/` is optional: when it is missing or damaged the export goes on
+    without the client check (or with the photos that can be read) and says
+    so in one line on the console.
+    """
+    skip = "the client check on photos is skipped; the export goes on"
+    try:
+        photos = runs.read_photos(run.run_dir)
+    except ValueError as e:
+        print(f"note: {first_line(e)}; {skip}.", flush=True)
+        return None
     if photos is None or not len(photos):
+        print(
+            f"note: {run.run_dir} keeps no {runs.PHOTOS_DIR}/ (only runs on "
+            f"folder: data do): {skip}.",
+            flush=True,
+        )
         return None
     resize = runs.stored_resize(run.config)
-    images = clients.prepared(photos, run.input_shape[:2], resize)
+    size = run.input_shape[:2]
+    images, keep = [], []
+    for i, file in enumerate(photos.files):
+        try:
+            images.append(load_image(file, size, resize))
+            keep.append(i)
+        except Exception as e:  # noqa: BLE001 -- Pillow raises many kinds
+            print(
+                f"note: {first_line(e).rstrip('.')}: left out of the client "
+                f"check; delete it from {runs.PHOTOS_INDEX}, or train the run "
+                "again to restore it.",
+                flush=True,
+            )
+    if not keep:
+        print(f"note: no photo in {runs.PHOTOS_DIR}/ can be read: {skip}.", flush=True)
+        return None
+    photos = runs.take_photos(photos, keep)
+    images = np.stack(images)
     logits = run.model.predict(images.astype(np.float32), batch_size=32, verbose=0)
-    keras = float(np.mean(np.argmax(logits, 1) == photos.labels))
-    return {"photos": photos, "images": images, "resize": resize, "keras": keras}
+    return ClientPhotos(photos, images, resize, np.argmax(logits, 1) == photos.labels)
 
 
 def check_export_writable(folder: str, run_dir: str) -> None:
@@ -255,29 +272,3 @@ def check_export_writable(folder: str, run_dir: str) -> None:
             "denied); export as the run folder's owner, or copy the run folder "
             f"(cp -r {run_dir} DIR) and pass --run=DIR."
         )
-
-
-def remove_file(path: str) -> None:
-    if os.path.exists(path):
-        os.remove(path)
-
-
-__all__ = [
-    "FP32_LOGIT_TOLERANCE",
-    "INT8_IO",
-    "QUANTIZATIONS",
-    "VARIABLE_OPS",
-    "ExportCheckError",
-    "ExportConfig",
-    "Run",
-    "convert",
-    "export_run",
-    "export_tflite",
-    "read_report",
-    "representative_dataset",
-    "softmax_input_logits",
-    "summary_table",
-    "verify_tflite",
-    "with_softmax",
-    "write_saved_model",
-]

@@ -9,13 +9,21 @@ import shutil
 
 from keras_attn.export.config import QUANTIZATIONS, REPORT_FILE, SAVED_MODEL_DIR
 
+# Every file a format can write, by format and variant (what a partial
+# re-export must keep in step).
+FILES = {
+    "tflite": {q: f"model_{q}.tflite" for q in QUANTIZATIONS},
+    "onnx": {"fp32": "model_fp32.onnx", "int8": "model_int8.onnx"},
+    "openvino": {"fp32": "model_fp32.xml", "int8": "model_int8.xml"},
+}
+
 
 def keep_untouched(report: dict, out_dir: str) -> None:
     """Makes the report describe every artefact in `out_dir`.
 
     Files this export did not write (a partial re-export) keep their entry
-    from the previous report when they were made from the same model file;
-    otherwise they are stale and removed.
+    from the previous report when they were made from the same model file
+    and passed; otherwise they are stale and removed.
     """
     path = os.path.join(out_dir, REPORT_FILE)
     previous = read_report(path) if os.path.exists(path) else {}
@@ -26,14 +34,32 @@ def keep_untouched(report: dict, out_dir: str) -> None:
             report["saved_model"] = previous["saved_model"]
         else:
             shutil.rmtree(saved_model)
-    for quantization in QUANTIZATIONS:
-        file = os.path.join(out_dir, f"model_{quantization}.tflite")
-        if quantization in report["tflite"] or not os.path.exists(file):
-            continue
-        entry = previous.get("tflite", {}).get(quantization)
-        if same_model and entry and entry.get("status") == "ok":
-            report["tflite"][quantization] = entry
-        else:
+    for name, files in FILES.items():
+        entries = report.setdefault(name, {})
+        for variant, file_name in files.items():
+            file = os.path.join(out_dir, file_name)
+            if variant in entries or not os.path.exists(file):
+                continue
+            entry = previous.get(name, {}).get(variant)
+            if (
+                same_model
+                and entry
+                and (entry.get("status") == "ok" or entry.get("kept"))
+            ):
+                entries[variant] = entry
+            else:
+                os.remove(file)
+        if not entries and name != "tflite":
+            del report[name]
+
+
+def remove_files(path: str) -> None:
+    """Removes an exported file, and an OpenVINO model's weights beside it."""
+    for file in (
+        path,
+        path[: -len(".xml")] + ".bin" if path.endswith(".xml") else None,
+    ):
+        if file and os.path.exists(file):
             os.remove(file)
 
 
@@ -43,19 +69,23 @@ def read_report(path: str) -> dict:
 
 
 def summary_table(report: dict) -> str:
-    """A plain-text table of the `.tflite` files in a report, Keras first."""
+    """A plain-text table of the files in a report, Keras first."""
     columns = ("file", "MB", "x fp32", "ms 1 thr", "ms 2 thr", "max|dlogit|")
     columns += ("agree", "accuracy", "status")
     keras_accuracy = report["keras"]["accuracy"]
     rows = [("keras (reference)", "", "", "", "", "", "", f"{keras_accuracy:.3f}", "")]
-    for quantization in QUANTIZATIONS:
-        entry = report.get("tflite", {}).get(quantization)
-        if entry is None:
-            continue
+    entries = [
+        entry
+        for name, files in FILES.items()
+        for variant in files
+        if (entry := report.get(name, {}).get(variant)) is not None
+    ]
+    for entry in entries:
         status = (
             "ok"
             if entry["status"] == "ok"
-            else "FAILED: " + ", ".join(entry["failed_checks"])
+            else ("KEPT, failed: " if entry.get("kept") else "FAILED: ")
+            + ", ".join(entry["failed_checks"])
         )
         if "latency_ms" not in entry:  # it did not convert, or LiteRT refused it
             rows.append((entry["file"], "", "", "", "", "", "", "", status))

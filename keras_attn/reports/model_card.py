@@ -17,6 +17,10 @@ from keras_attn import runs
 from keras_attn.images import contract
 from keras_attn.utils import atomic_io
 
+# The exported formats a report lists files of, and the clients that score them.
+EXPORTED = ("tflite", "onnx", "openvino")
+CLIENTS = ("litert", "mediapipe", "onnxruntime", "openvino")
+
 
 def _read(path: str) -> dict | None:
     if not os.path.exists(path):
@@ -146,7 +150,13 @@ def card_text(run_dir: str) -> str:
             for p in evaluation["most_confused"][:5]
         )
         lines += ["", f"Most confused ({evaluation['split']}): {pairs}."]
-    if export and export.get("tflite"):
+    files = [
+        entry
+        for key in EXPORTED
+        for entry in (export or {}).get(key, {}).values()
+        if isinstance(entry, dict) and "file" in entry
+    ]
+    if files:
         lines += [
             "",
             "## Exported files",
@@ -155,35 +165,27 @@ def card_text(run_dir: str) -> str:
             "images (`export/report.json`).",
             "",
             "| file | MB | top-1 agreement with Keras | accuracy | photos: "
-            "LiteRT / MediaPipe / Keras | status |",
+            "clients / Keras | status |",
             "| --- | --- | --- | --- | --- | --- |",
         ]
-        for entry in export["tflite"].values():
-            clients = entry.get("clients") or {}
-
-            def pct(value):
-                return "-" if value is None else f"{100 * value:.1f}%"
-
-            photos = (
-                f"{pct(clients.get('litert'))} / {pct(clients.get('mediapipe'))} / "
-                f"{pct(clients.get('keras'))} ({clients.get('photos')})"
-                if clients
-                else "-"
-            )
+        for entry in files:
             lines.append(
                 f"| `{entry['file']}` | {entry.get('size_mb', '')} | "
                 f"{entry.get('top1_agreement', float('nan')):.3f} | "
-                f"{entry.get('accuracy', float('nan')):.3f} | {photos} | "
-                f"{entry['status']} |"
+                f"{entry.get('accuracy', float('nan')):.3f} | "
+                f"{_photos_cell(entry.get('clients'))} | "
+                f"{entry['status']}{' (kept)' if entry.get('kept') else ''} |"
             )
-        if any((e.get("clients") or {}) for e in export["tflite"].values()):
+        if any(entry.get("clients") for entry in files):
             lines += [
                 "",
                 "Photos: the run's held-out photos at their own aspect ratio, "
-                "top-1 of LiteRT (from the photo, as `predict.py`), MediaPipe's "
-                "ImageClassifier (the frame, with the contract above) and Keras "
-                "(photos prepared as in training); a client more than 2 points "
-                "below Keras fails the file.",
+                "top-1 of each client (LiteRT, ONNX Runtime and OpenVINO from "
+                "the photo, as `predict.py`; MediaPipe's ImageClassifier from "
+                "the frame, with the contract above) and of Keras (photos "
+                "prepared as in training); a client more than 2 points plus two "
+                "standard errors of the paired difference below Keras fails the "
+                "file.",
             ]
     lines += [
         "",
@@ -219,6 +221,21 @@ def card_text(run_dir: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _photos_cell(clients: dict | None) -> str:
+    """`litert 61.0% / mediapipe 60.5% / Keras 61.5% (200)` for a report entry."""
+    if not clients:
+        return "-"
+
+    def pct(value):
+        return "-" if value is None else f"{100 * value:.1f}%"
+
+    names = [k for k in clients if k in CLIENTS]
+    cells = [f"{name} {pct(clients[name])}" for name in names]
+    return " / ".join([*cells, f"Keras {pct(clients.get('keras'))}"]) + (
+        f" ({clients.get('photos')})"
+    )
 
 
 def write_model_card(run_dir: str) -> str:

@@ -10,8 +10,8 @@ import shutil
 import keras
 import numpy as np
 
+from keras_attn.export.checks import check
 from keras_attn.export.config import FP32_LOGIT_TOLERANCE
-from keras_attn.export.verify import check
 from keras_attn.utils import atomic_io
 
 

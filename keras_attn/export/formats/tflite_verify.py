@@ -1,7 +1,7 @@
 """Every check a `.tflite` file passes before it is written: builtin and
 stateless ops, LiteRT runs it, raw-pixel input, a softmax output, its
-metadata, logit parity (fp32) and top-1 agreement with Keras, and its
-accuracy and latency on the held-out images."""
+metadata, logit parity (fp32) and top-1 agreement with Keras (`checks`), and
+its accuracy and latency on the held-out images."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import numpy as np
 
 from keras_attn import inference
 from keras_attn.errors import first_line
+from keras_attn.export import checks as checks_lib
+from keras_attn.export.checks import check
 from keras_attn.export.config import (
     FP32_LOGIT_TOLERANCE,
     VARIABLE_OPS,
@@ -110,30 +112,21 @@ def verify_tflite(
         bool(np.array_equal(again, probs[:1])), "same output when run again"
     )
     prob_diff = np.abs(probs - inference.softmax(keras_logits))
-    agreement = float(np.mean(probs.argmax(1) == keras_logits.argmax(1)))
     # A quantised output (uint8 softmax: steps of 1/256) can tie the top two
     # classes of a low-confidence prediction; argmax then takes the first.
     top2 = np.sort(probs, axis=1)[:, -2:]
     tied = float(np.mean(top2[:, 0] == top2[:, 1])) if probs.shape[1] > 1 else 0.0
     n = min(config.parity_images, len(images))
-    logit_diff = None
-    logit_agreement = None
+    file_logits = logits = None
     if clf.outputs_probabilities:
         file_logits = softmax_input_logits(content, images[:n])
-        logit_diff = np.abs(file_logits - keras_logits[:n])
-        logit_agreement = float(
-            np.mean(file_logits.argmax(1) == keras_logits[:n].argmax(1))
+        parity_check, logits = checks_lib.parity(
+            file_logits, keras_logits, FP32_LOGIT_TOLERANCE
         )
-    if quantization == "fp32" and logit_diff is not None:
-        checks["parity"] = check(
-            float(logit_diff.max()) <= FP32_LOGIT_TOLERANCE,
-            f"max abs logit difference {logit_diff.max():.3g} "
-            f"(tolerance {FP32_LOGIT_TOLERANCE:g})",
-        )
-    checks["agreement"] = check(
-        agreement >= config.min_agreement,
-        f"top-1 agreement with Keras {agreement:.3f} "
-        f"(minimum {config.min_agreement:g})",
+        if quantization == "fp32":
+            checks["parity"] = parity_check
+    checks["agreement"], agreement = checks_lib.agreement(
+        probs.argmax(1), keras_logits, config.min_agreement, file_logits
     )
     latency = {}
     for threads in (1, 2):
@@ -146,20 +139,15 @@ def verify_tflite(
         input=_tensor_info(clf.input),
         output=_tensor_info(clf.output),
         ops=sorted(set(ops)),
-        logits={
-            "max_abs_diff": None if logit_diff is None else float(logit_diff.max()),
-            "mean_abs_diff": None if logit_diff is None else float(logit_diff.mean()),
-            "images": n,
-        },
+        logits=logits or {"max_abs_diff": None, "mean_abs_diff": None, "images": n},
         probabilities={
             "max_abs_diff": float(prob_diff.max()),
             "mean_abs_diff": float(prob_diff.mean()),
         },
-        top1_agreement=agreement,
-        # The same on the logits inside the file (before its output is
-        # quantised), on the first `logits.images` images, and the share of
-        # images whose two best outputs tie.
-        top1_agreement_logits=logit_agreement,
+        # Agreement of the outputs on every image, on the images Keras
+        # decides, and (when judged) of the logits inside the file; the share
+        # of images whose two best outputs tie.
+        **agreement,
         tied_top1=tied,
         accuracy=float(np.mean(probs.argmax(1) == targets)),
         latency_ms=latency,
@@ -168,16 +156,13 @@ def verify_tflite(
 
 def _entry(quantization: str, content: bytes, checks: dict, **measured) -> dict:
     """A report entry for one `.tflite` file: its checks, then what was measured."""
-    failed = [name for name, check in checks.items() if not check["ok"]]
-    return {
-        "file": f"model_{quantization}.tflite",
-        "status": "failed" if failed else "ok",
-        "failed_checks": failed,
-        "checks": checks,
-        "size_bytes": len(content),
-        "size_mb": round(len(content) / 2**20, 2),
+    return checks_lib.entry(
+        f"model_{quantization}.tflite",
+        checks,
+        size_bytes=len(content),
+        size_mb=round(len(content) / 2**20, 2),
         **measured,
-    }
+    )
 
 
 def _tensor_info(details: dict) -> dict:
@@ -189,7 +174,3 @@ def _tensor_info(details: dict) -> dict:
     if scale:
         info.update(scale=float(scale), zero_point=int(zero_point))
     return info
-
-
-def check(ok: bool, detail: str) -> dict:
-    return {"ok": bool(ok), "detail": detail}
