@@ -436,6 +436,25 @@ def test_a_csv_of_another_model_or_other_flags_is_refused(exported, images, tmp_
     assert "no " in error and "records which model wrote them" in error
 
 
+def test_a_csv_that_is_refused_is_left_as_it_was(exported, images, tmp_path):
+    """Random bytes, or a CSV of other columns, beside a matching sidecar:
+    one line naming the CSV and the fix, and not a byte changed (the partial
+    last line is cut only once the file is known to be ours)."""
+    model, image = exported / "model_fp32.tflite", images["rgb.png"]
+    out = tmp_path / "out.csv"
+    assert _predict(model, image, f"--csv={out}").returncode == 0
+    garbage = np.random.default_rng(0).integers(0, 256, 500, np.uint8).tobytes()
+    other = b"a,b,c\n1,2,3\n4,5"  # another table, its last line cut short
+    for content, message in (
+        (garbage, "is not a CSV file this command wrote (not UTF-8 text"),
+        (other, "has columns a,b,c"),
+    ):
+        out.write_bytes(content)
+        error = _one_line_error(_predict(model, image, f"--csv={out}"))
+        assert f"--csv={out}" in error and message in error, error
+        assert out.read_bytes() == content
+
+
 # ------------------------------------------------------- files and resize
 
 

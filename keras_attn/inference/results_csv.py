@@ -79,22 +79,19 @@ def identity(
     }
 
 
-def _cut_partial_line(path: str) -> int:
-    """Truncates `path` after its last newline (a killed writer's partial
-    row goes); returns the bytes cut."""
-    with open(path, "rb+") as f:
-        size = end = f.seek(0, os.SEEK_END)
+def _complete_length(path: str) -> int:
+    """The length of `path` up to and including its last newline: what is
+    left once a killed writer's partial last row is cut."""
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
         while end > 0:
             start = max(0, end - _TAIL_CHUNK)
             f.seek(start)
             newline = f.read(end - start).rfind(b"\n")
             if newline >= 0:
-                end = start + newline + 1
-                break
+                return start + newline + 1
             end = start
-        if end < size:
-            f.truncate(end)
-    return size - end
+    return 0
 
 
 class ResultsCsv:
@@ -124,9 +121,15 @@ class ResultsCsv:
         self.done: set[str] = set()
         self.cut = 0
         if os.path.isfile(path) and os.path.getsize(path) > 0:
+            # Everything is checked before the file is touched: a command never
+            # changes a file it then refuses.
             self._check_record(record)
-            self.cut = _cut_partial_line(path)
-            self.done = self._read_done()
+            end = _complete_length(path)
+            self.done = self._read_done(end)
+            self.cut = os.path.getsize(path) - end
+            if self.cut:
+                with open(path, "rb+") as f:
+                    f.truncate(end)
         if not self.done:  # new, empty, or only a header: start afresh
             atomic_io.write_json(self.sidecar, record)
             with open(path, "w", newline="", encoding="utf-8") as f:
@@ -167,26 +170,48 @@ class ResultsCsv:
                 f"resume it with the same {flag}, or {start_over}."
             )
 
-    def _read_done(self) -> set[str]:
-        done = set()
-        with open(self.path, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None:
-                return done
-            if header != self.header:
+    def _read_done(self, end: int) -> set[str]:
+        """The files the first `end` bytes (complete lines) have a row for.
+
+        Raises:
+            ValueError: the file is not a CSV this command wrote (not text,
+                other columns, an incomplete row before the last line).
+        """
+        start_over = f"pass a new --csv, or delete {self.path} and {self.sidecar}"
+        with open(self.path, "rb") as f:
+            head = f.read(end)
+            tail = f.read()
+        try:
+            text = head.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(
+                f"--csv={self.path} is not a CSV file this command wrote (not "
+                f"UTF-8 text: {e.reason} at byte {e.start}); {start_over} to start "
+                "over."
+            ) from None
+        if not text:
+            if tail and not ",".join(self.header).encode().startswith(tail):
                 raise ValueError(
-                    f"--csv={self.path} has columns {','.join(header)}, not "
-                    f"{','.join(self.header)}; pass a new --csv."
+                    f"--csv={self.path} holds no complete line and is not a "
+                    f"header this command wrote; {start_over} to start over."
                 )
-            for row in reader:
-                if len(row) != len(header):
-                    raise ValueError(
-                        f"--csv={self.path} line {reader.line_num} is not a "
-                        f"complete row ({len(row)} of {len(header)} fields); "
-                        "delete that line and run again."
-                    )
-                done.add(row[0])
+            return set()
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader)
+        if header != self.header:
+            raise ValueError(
+                f"--csv={self.path} has columns {','.join(header)}, not "
+                f"{','.join(self.header)}; pass a new --csv."
+            )
+        done = set()
+        for row in reader:
+            if len(row) != len(header):
+                raise ValueError(
+                    f"--csv={self.path} line {reader.line_num} is not a "
+                    f"complete row ({len(row)} of {len(header)} fields); "
+                    "delete that line and run again."
+                )
+            done.add(row[0])
         return done
 
     def write(self, results: list[tuple[str, np.ndarray | None, str | None]]):
