@@ -77,6 +77,13 @@ def main(argv):
 
     trained = inference.training_resize(model_path)
     resize = FLAGS.resize or trained or LEGACY_RESIZE
+    if not FLAGS.resize and not trained:
+        print(
+            f"note: nothing records how {model_path} was trained to resize photos "
+            f"(no run config, no metadata): assuming --resize={LEGACY_RESIZE}; "
+            "pass --resize if its run stored them otherwise.",
+            file=sys.stderr,
+        )
     if FLAGS.resize and trained and FLAGS.resize != trained:
         print(
             f"note: --resize={FLAGS.resize}, but {model_path} was trained on "

@@ -103,6 +103,9 @@ def run_main(main):
             message = user_message(e)
             if message is None or os.environ.get("KERAS_ATTN_DEBUG"):
                 raise
+            if sys.stdout.isatty():  # a progress bar may hold the line
+                sys.stdout.write("\n")
+                sys.stdout.flush()
             print(f"error: {message}", file=sys.stderr)
             sys.exit(2)
 

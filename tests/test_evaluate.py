@@ -10,6 +10,7 @@ test_export.py evaluates a real trained run.
 
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -152,3 +153,44 @@ def test_bad_batch_size_and_out_are_one_line_before_any_work(tmp_path):
     assert result.returncode == 2, result.stderr
     (error,) = result.stderr.strip().splitlines()
     assert error == "error: --batch_size must be >= 1. Received: --batch_size=0"
+
+
+def test_an_empty_folder_and_an_unwritable_run_are_named(
+    tiny_run, tmp_path, monkeypatch
+):
+    run, _ = tiny_run
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"is empty \(no class subfolders"):
+        evaluate_lib.evaluate(
+            evaluate_lib.EvalConfig(str(run), data=f"folder:{tmp_path / 'empty'}")
+        )
+    eval_dir = str(run / "eval")
+    real = os.access
+    monkeypatch.setattr(  # root ignores chmod: deny the run folder by hand
+        os, "access", lambda p, m: False if str(p).startswith(str(run)) else real(p, m)
+    )
+    with pytest.raises(ValueError) as info:
+        evaluate_lib.evaluate(evaluate_lib.EvalConfig(str(run), data="sample"))
+    assert str(info.value) == (
+        f"Cannot write the report in {eval_dir} (permission denied); pass "
+        "--out=DIR, a folder you can write."
+    )
+
+
+def test_another_runs_model_is_fed_its_own_resize(tiny_run, tmp_path, capsys):
+    """A file whose run stored photos another way: its data is prepared the
+    file's way, and a note says so (one rule for every path)."""
+    run, data = tiny_run
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(run / "model.keras", other / "model.keras")
+    (other / "config.json").write_text(json.dumps({"resize": "crop"}))
+    report = evaluate_lib.evaluate(
+        evaluate_lib.EvalConfig(
+            str(run), model=str(other / "model.keras"), data=f"folder:{data}",
+            out_dir=str(tmp_path / "out"),
+        )
+    )  # fmt: skip
+    assert report["data"]["resize"] == "crop"
+    note = capsys.readouterr().out
+    assert "with --resize=crop, the run" in note and "--resize=pad" in note

@@ -637,3 +637,67 @@ def test_stage3_attention_with_the_channel_gate_exports_builtin_and_runs_in_medi
         classifier.close()
     names = [c.category_name for c in result.classifications[0].categories]
     assert sorted(names) == ["a", "b", "c"]
+
+
+def test_damaged_photos_shrink_or_skip_the_client_check(exported, tmp_path, capsys):
+    """photos/ is optional: a truncated or missing photo is left out, a
+    damaged index or no folder skips the check; one console line each, and
+    the export goes on."""
+    run_dir, _ = exported
+    copy = _copy_run(run_dir, tmp_path / "run")
+    shutil.copytree(run_dir / "photos", copy / "photos")
+    run = runs.load_run(str(copy))
+    index = copy / "photos" / "photos.json"
+    listed = json.loads(index.read_text())["photos"]
+    first, second = (copy / "photos" / e["file"] for e in listed[:2])
+    intact = first.read_bytes()
+
+    first.write_bytes(intact[: len(intact) // 3])  # truncated
+    second.unlink()  # listed, deleted
+    photos = pipeline.client_photos(run)
+    assert len(photos.photos) == len(listed) - 2
+    notes = capsys.readouterr().out.strip().splitlines()
+    assert len(notes) == 2 and notes[0].startswith(f"note: Cannot read {first}")
+    assert notes[1].startswith(f"note: No image file at {second}")
+    assert "left out of the client check" in notes[0]
+
+    for damage, reason in (
+        ("{}", "KeyError: 'photos'"),
+        (index.read_text()[:60], "JSONDecodeError"),
+    ):
+        index.write_text(damage)
+        assert pipeline.client_photos(run) is None
+        (note,) = capsys.readouterr().out.strip().splitlines()
+        assert note.startswith(f"note: {index} is damaged ({reason}")
+        assert "the client check on photos is skipped" in note
+
+    shutil.rmtree(copy / "photos")
+    assert pipeline.client_photos(run) is None
+    (note,) = capsys.readouterr().out.strip().splitlines()
+    assert "keeps no photos/" in note and "skipped" in note
+
+
+def test_an_export_with_a_truncated_photo_still_writes_its_files(exported, tmp_path):
+    run_dir, _ = exported
+    copy = _copy_run(run_dir, tmp_path / "run")
+    shutil.copytree(run_dir / "photos", copy / "photos")
+    photo = sorted((copy / "photos").glob("*.jpg"))[0]
+    photo.write_bytes(photo.read_bytes()[:500])
+    result = _script(
+        "export.py", f"--run={copy}", "--quantize=fp32", "--nosaved_model",
+        "--latency_runs=2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"note: Cannot read {photo}" in result.stdout
+    report = json.loads((copy / "export" / "report.json").read_text())
+    assert report["client_photos"]["photos"] == 49
+    assert (copy / "export" / "model_fp32.tflite").exists()
+
+
+def test_calibration_steps_below_zero_says_zero_is_the_default():
+    with pytest.raises(ValueError) as info:
+        export.ExportConfig(run_dir="x", calibration_steps=-1).validate()
+    assert str(info.value) == (
+        "--calibration_steps must be >= 0 (0, the default: every training image "
+        "the run keeps). Received: -1"
+    )

@@ -449,3 +449,27 @@ def test_phone_sized_photos_load_at_the_stored_size(tmp_path):
     np.testing.assert_allclose(
         data.train.images[0][0, 64], images_lib.PAD_COLOUR, atol=3
     )
+
+
+def test_a_read_only_cache_is_read_when_it_holds_the_images(tmp_path, monkeypatch):
+    """A shared, read-only cache: used when it holds every image decoded,
+    else one line naming --cache_dir and KERAS_ATTN_CACHE."""
+    _tree(tmp_path / "data", ["a", "b"], per_class=3)
+    cache = tmp_path / "shared"
+    first = load_dataset(f"folder:{tmp_path / 'data'}", cache_dir=str(cache))
+    real = os.access
+
+    def read_only(path, mode):  # root ignores chmod: deny writing by hand
+        if str(path).startswith(str(cache)) and mode & os.W_OK:
+            return False
+        return real(path, mode)
+
+    monkeypatch.setattr(os, "access", read_only)
+    again = load_dataset(f"folder:{tmp_path / 'data'}", cache_dir=str(cache))
+    np.testing.assert_array_equal(again.train.images[:], first.train.images[:])
+    _tree(tmp_path / "data", ["c"], per_class=3)  # images the cache lacks
+    with pytest.raises(DataError) as info:
+        load_dataset(f"folder:{tmp_path / 'data'}", cache_dir=str(cache))
+    message = str(info.value)
+    assert "is read-only and does not hold these images" in message
+    assert "--cache_dir" in message and "KERAS_ATTN_CACHE" in message

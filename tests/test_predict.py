@@ -14,12 +14,13 @@ import shutil
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 from conftest import REPO, export_tiny_classifier, run_script, run_scripts
 from PIL import Image
 
-from keras_attn import inference
+from keras_attn import export, inference, runs
 from keras_attn.cli import run_main
 from keras_attn.data import load_dataset
 from keras_attn.utils import atomic_io
@@ -477,6 +478,13 @@ def test_a_truncated_tflite_is_named_damaged(exported, images, tmp_path):
     assert "not a valid Flatbuffer buffer" in error
 
 
+def _with_resize(exported, resize: str) -> bytes:
+    """The tiny model's fp32 file with metadata recording `resize`."""
+    model = keras.saving.load_model(exported / "model.keras")
+    content = export.convert(model, "fp32")
+    return export.add_metadata(content, LABELS, "tiny", "fp32", resize=resize)
+
+
 def test_training_resize_reads_the_models_run(exported, tmp_path):
     run = tmp_path / "run"
     (run / "export").mkdir(parents=True)
@@ -490,6 +498,20 @@ def test_training_resize_reads_the_models_run(exported, tmp_path):
     assert inference.training_resize(str(run / "other" / "m.tflite")) is None
     (run / "config.json").write_text(json.dumps({"seed": 0}))  # before --resize
     assert inference.training_resize(str(run / "model.keras")) is None
+    # ... unless its exported files record it: one rule for the run's files.
+    (run / "export" / "model_int8.tflite").write_bytes(_with_resize(exported, "pad"))
+    assert inference.training_resize(str(run / "model.keras")) == "pad"
+    assert runs.resize_of_run({"seed": 0}, str(run)) == (
+        "pad",
+        "export/model_int8.tflite's metadata",
+    )
+    assert runs.resize_note({"seed": 0}, str(run)) == (
+        f"{run}'s config.json does not record --resize: pad, from "
+        "export/model_int8.tflite's metadata"
+    )
+    (run / "export" / "model_int8.tflite").unlink()
+    assert runs.resize_of_run({"seed": 0}, str(run)) == ("crop", runs.GUESS)
+    assert "assuming crop" in runs.resize_note({"seed": 0}, str(run))
     (run / "config.json").write_text("{not json")
     assert inference.training_resize(str(run / "model.keras")) is None
 
@@ -525,3 +547,14 @@ def test_resize_defaults_to_the_models_own(exported, tmp_path):
     assert "--resize=crop" in note and "--resize=pad" in note
     for label, prob in probs(crop).items():
         assert prob == pytest.approx(expected["crop"][LABELS.index(label)], abs=1e-4)
+
+
+def test_labels_of_another_run_name_both_files(exported, images, tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(f"class{i}" for i in range(10)) + "\n")
+    model = exported / "model_int8.tflite"
+    error = _one_line_error(_predict(model, images["rgb.png"], f"--labels={labels}"))
+    assert error == (
+        f"error: {model} and {labels}: 10 labels for a model with 3 classes; use "
+        "the model and labels.txt of the same run."
+    )

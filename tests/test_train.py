@@ -787,3 +787,43 @@ def test_full_disk_on_the_best_weights_says_what_is_intact(tmp_path, monkeypatch
         best.on_epoch_end(2, {"val_accuracy": 0.7})
     assert "after epoch 3" in str(info.value)
     assert "; the previous ones are intact: free disk space" in str(info.value)
+
+
+def test_init_from_names_the_flag_and_the_setting_that_differs(tmp_path):
+    missing = small_config(tmp_path / "a", init_from=str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError) as info:
+        trainer.check_init_from(missing.init_from, missing.resolved())
+    assert str(info.value).startswith(f"--init_from={tmp_path / 'nowhere'}: no run")
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("model.keras", "labels.txt"):
+        (source / name).write_text("")
+    (source / "config.json").write_text(
+        json.dumps({"image_size": 128, "attention": "unified", "branches": ["memory"]})
+    )
+    config = small_config(tmp_path / "b", init_from=str(source)).resolved()
+    with pytest.raises(ValueError) as info:
+        trainer.check_init_from(str(source), config)
+    assert str(info.value) == (
+        f"--init_from={source} was trained with --branches=memory, this run has "
+        "--branches=all; pass the same --branches."
+    )
+
+
+def test_a_warmup_longer_than_a_phase_is_recorded_as_it_ran():
+    config = trainer.TrainConfig(
+        dataset="shapes", backbone="lp-ft", probe_epochs=3, epochs=1,
+        warmup_epochs=2,
+    ).resolved()  # fmt: skip
+    assert phases.warmups(config) == {"probe": 2, "full": 0}
+    assert phases.warmups(config.__class__(**{**config.__dict__, "epochs": 5})) == {
+        "probe": 2,
+        "full": 2,
+    }
+
+
+def test_repeated_stages_are_recorded_as_they_train():
+    config = trainer.TrainConfig(dataset="shapes", attention_stages=(3, 3))
+    assert config.resolved().attention_stages == (3,)
+    config = trainer.TrainConfig(dataset="shapes", attention_stages=(4, 3, 4))
+    assert config.resolved().attention_stages == (3, 4)

@@ -45,6 +45,7 @@ import numpy as np
 from keras_attn import images as images_lib
 from keras_attn.errors import DataError
 from keras_attn.utils import atomic_io
+from keras_attn.utils.progress import Progress
 
 CACHE_VERSION = 1
 TODO, DECODED, UNREADABLE = 0, 1, 2
@@ -160,14 +161,23 @@ class ImageCache:
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
     def _create(self) -> None:
+        move = "pass --cache_dir=DIR (or set KERAS_ATTN_CACHE) to a folder you can write"
         try:
             os.makedirs(self.path, exist_ok=True)
         except OSError as e:
             raise DataError(
                 f"Cannot create the image cache in {self.cache_dir} "
-                f"({e.strerror}): pass --cache_dir=DIR (or set KERAS_ATTN_CACHE) "
-                "to a folder you can write."
+                f"({e.strerror}): {move}."
             ) from None
+        self.read_only = not os.access(self.path, os.W_OK | os.X_OK)
+        if self.read_only:  # a shared cache: usable if it holds every image
+            whole = os.path.exists(self._status_path) and self._damage() is None
+            if not (whole and (self.status() != TODO).all()):
+                raise DataError(
+                    f"The image cache {self.cache_dir} is read-only and does not "
+                    f"hold these images decoded yet: {move}."
+                )
+            return
         with atomic_io.file_lock(self.path):
             if os.path.exists(self._status_path):
                 damage = self._damage()
@@ -222,6 +232,8 @@ class ImageCache:
             DataError: not enough free disk space for the new rows.
         """
         rows = np.unique(np.asarray(rows, dtype=np.int64))
+        if self.read_only:  # every row is decoded (checked when opened)
+            return rows[self.status()[rows] == UNREADABLE]
         with atomic_io.file_lock(self.path):
             status = self.status()
             todo = rows[status[rows] == TODO]
@@ -244,14 +256,12 @@ class ImageCache:
         array = np.memmap(self._data_path, np.uint8, mode="r+", shape=self.shape)
         bar = None
         if progress:
-            import keras
-
             height, width = self.size
             print(
                 f"Decoding {len(todo)} images to {height}x{width} "
                 f"({self.resize}), cache {self.path}"
             )
-            bar = keras.utils.Progbar(len(todo), unit_name="image")
+            bar = Progress(len(todo))
         with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
             for start in range(0, len(todo), CHUNK):
                 chunk = todo[start : start + CHUNK]

@@ -54,11 +54,14 @@ class EvalConfig:
 
 
 def held_out_data(
-    run_dir: str, source: str, input_size: tuple[int, int]
+    run_dir: str, source: str, input_size: tuple[int, int], resize: str | None = None
 ) -> tuple[str, Split, dict]:
     """The labelled images `source` names, for a model taking `input_size`
-    images: `(name, split, description)`."""
-    config = runs.read_config(run_dir)
+    images stored with `resize` (default: the run's): `(name, split,
+    description)`. The `sample` images are stored already, the run's way."""
+    config = dict(runs.read_config(run_dir))
+    stored = runs.stored_resize(config, run_dir)
+    config["resize"] = resize or stored
     labels = runs.read_labels(run_dir)
     if source == "sample":
         if not os.path.exists(runs.path(run_dir, runs.SAMPLES)):
@@ -74,7 +77,7 @@ def held_out_data(
                 "kind": "sample",
                 "file": runs.SAMPLES,
                 "split": samples.held_out_split,
-                "resize": runs.stored_resize(config),  # stored by the run, this way
+                "resize": stored,  # stored by the run, this way
             },
         )
     if source == "split":
@@ -123,6 +126,11 @@ def _folder(path: str, config: dict, labels: list[str], input_size):
     roots = folder_lib.split_roots(path)
     root = roots.get("test", roots["train"])
     found = folder_lib.class_dirs(root) if os.path.isdir(root) else []
+    if not found:
+        raise ValueError(
+            f"--data=folder:{path} is empty (no class subfolders in {root}); "
+            "pass a folder with one subfolder of images per class of the run."
+        )
     if found != labels:
         raise ValueError(
             f"--data=folder:{path} has other classes than the model: "
@@ -141,8 +149,35 @@ def _folder(path: str, config: dict, labels: list[str], input_size):
     return name, split, {**description, "resize": runs.stored_resize(config)}
 
 
+def _resize_of(model_file: str, config: EvalConfig) -> str:
+    """How photos are prepared for `model_file`: the file's own resize (its
+    run's, or its metadata's), else the evaluated run's; a note when the two
+    differ or when it is a guess."""
+    run_config = runs.read_config(config.run_dir)
+    ours = runs.stored_resize(run_config, config.run_dir)
+    theirs = inference.training_resize(model_file)
+    if theirs is None:
+        note = runs.resize_note(run_config, config.run_dir)
+        if note:
+            print(f"note: {note}.", flush=True)
+        return ours
+    if theirs != ours:
+        stored = (
+            "; --data=sample images are stored the run's way, so they cannot be"
+            if config.data == "sample"
+            else ""
+        )
+        print(
+            f"note: {model_file} was trained on photos stored with --resize="
+            f"{theirs}, the run {config.run_dir} with --resize={ours}: its data "
+            f"is prepared the file's way{stored}.",
+            flush=True,
+        )
+    return theirs
+
+
 def predict_probs(classifier, images, batch_size: int = 32) -> np.ndarray:
-    """Class probabilities of an `inference` classifier, a batch of images at a time."""
+    """Class probabilities of an `inference` classifier, a batch at a time."""
     out = [
         classifier.predict(np.asarray(images[i : i + batch_size]))
         for i in range(0, len(images), batch_size)
@@ -154,12 +189,22 @@ def evaluate(config: EvalConfig) -> dict:
     """Evaluates one model file of a run on one data source; returns the report."""
     config.validate()
     runs.require(config.run_dir, runs.CONFIG, runs.LABELS)
+    if config.out_dir is None:  # the run's own folder: say how to write elsewhere
+        eval_dir = runs.path(config.run_dir, runs.EVAL)
+        try:
+            runs.check_writable(eval_dir)
+        except ValueError:
+            raise ValueError(
+                f"Cannot write the report in {eval_dir} (permission denied); pass "
+                "--out=DIR, a folder you can write."
+            ) from None
     model_file = config.model or runs.path(config.run_dir, runs.MODEL)
     classifier = inference.load_classifier(
         model_file, runs.path(config.run_dir, runs.LABELS)
     )
+    resize = _resize_of(model_file, config)
     name, split, description = held_out_data(
-        config.run_dir, config.data, classifier.input_size
+        config.run_dir, config.data, classifier.input_size, resize
     )
     if tuple(split.images.shape[1:3]) != tuple(classifier.input_size):
         raise ValueError(

@@ -76,7 +76,12 @@ class ExportConfig:
             raise ValueError(
                 f"--int8_io={self.int8_io} is not one of {', '.join(INT8_IO)}."
             )
-        for key in ("calibration_steps", "parity_images", "latency_runs"):
+        if self.calibration_steps is not None and self.calibration_steps < 1:
+            raise ValueError(
+                "--calibration_steps must be >= 0 (0, the default: every training "
+                f"image the run keeps). Received: {self.calibration_steps}"
+            )
+        for key in ("parity_images", "latency_runs"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ValueError(
                     f"--{key} must be >= 1. Received: {getattr(self, key)}"

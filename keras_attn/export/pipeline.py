@@ -13,6 +13,7 @@ import numpy as np
 
 from keras_attn import runs
 from keras_attn.errors import MissingDependencyError, first_line
+from keras_attn.export import web
 from keras_attn.export.config import (
     REPORT_FILE,
     SAVED_MODEL_DIR,
@@ -77,6 +78,9 @@ def export_run(config: ExportConfig) -> dict:
         if config.out_dir is None:
             check_export_writable(config.run_dir, config.run_dir)
     run = load_run(config.run_dir)
+    note = runs.resize_note(run.config, run.run_dir)
+    if note:
+        print(f"note: {note}.", flush=True)
     photos = client_photos(run)
     os.makedirs(out_dir, exist_ok=True)
     runs.clean_temporary(out_dir)  # what a killed export left behind
@@ -112,6 +116,7 @@ def export_run(config: ExportConfig) -> dict:
                 failures.append(failure_text(entry["file"], entry))
     report.setdefault("tflite", {})
     keep_untouched(report, out_dir)
+    web.keep_in_step(report, out_dir)  # the page, while its int8 file is the same
     fp32 = report["tflite"].get("fp32", {}).get("size_bytes")
     for entry in report["tflite"].values():
         if fp32 and "size_bytes" in entry:
@@ -163,7 +168,7 @@ def format_module(name: str):
 def _report_head(run: Run, config: ExportConfig, held_out, inputs: Inputs) -> dict:
     """What `report.json` says before any file: the run, the images every
     file is checked on, the calibration, the resize contract, the photos."""
-    resize = runs.stored_resize(run.config)
+    resize = runs.stored_resize(run.config, run.run_dir)
     photos = inputs.photos
     return {
         "run": os.path.basename(os.path.normpath(config.run_dir)),
@@ -231,7 +236,7 @@ def client_photos(run: Run) -> ClientPhotos | None:
             flush=True,
         )
         return None
-    resize = runs.stored_resize(run.config)
+    resize = runs.stored_resize(run.config, run.run_dir)
     size = run.input_shape[:2]
     images, keep = [], []
     for i, file in enumerate(photos.files):

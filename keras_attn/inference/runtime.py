@@ -42,29 +42,38 @@ def training_resize(model_path: str) -> str | None:
     (`RUN/model.keras`) or, for a file in the run's export folder
     (`RUN/export/model_int8.tflite`), one folder up; else from the file's
     own metadata (export writes the mode into every file it writes, so a
-    file copied to a phone or another folder keeps it). None when neither says: callers
-    then use `images.LEGACY_RESIZE` (`crop`), what runs used before the mode
-    was recorded. Images given to a model must be resized the way its
-    training images were, or accuracy drops (a `pad` model sees its objects
-    smaller and with borders; a `crop` one sees them cut; a `squash` one
-    sees them stretched).
+    file copied to a phone or another folder keeps it); else, for a run
+    from before the mode was recorded, what its exported files record
+    (`runs.resize_of_run`). None when nothing says: callers then use
+    `images.LEGACY_RESIZE` (`crop`), what those runs used, and say so.
+    Images given to a model must be resized the way its training images
+    were, or accuracy drops (a `pad` model sees its objects smaller and with
+    borders; a `crop` one sees them cut; a `squash` one sees them stretched).
     """
     folder = os.path.dirname(os.path.abspath(model_path))
     candidates = [folder]
     if os.path.basename(folder) == runs.EXPORT:
         candidates.append(os.path.dirname(folder))
-    for run_dir in candidates:
-        if os.path.isfile(runs.path(run_dir, runs.CONFIG)):
+    config = run_dir = None
+    for candidate in candidates:
+        if os.path.isfile(runs.path(candidate, runs.CONFIG)):
             try:
-                resize = runs.read_config(run_dir).get("resize")
-            except (OSError, ValueError, AttributeError):
-                break  # unreadable, or not a run's config
-            if resize in images_lib.RESIZE_MODES:
-                return resize
+                config = runs.read_config(candidate)
+                run_dir = candidate
+            except (OSError, ValueError):
+                pass  # unreadable: not a run's config
             break
+    if isinstance(config, dict) and config.get("resize") in images_lib.RESIZE_MODES:
+        return config["resize"]
     backend = _backend_name(model_path)
     if backend and os.path.isfile(model_path):
-        return _backend(backend).read_resize(model_path)
+        recorded = _backend(backend).read_resize(model_path)
+        if recorded is not None:
+            return recorded
+    if isinstance(config, dict):
+        mode, source = runs.resize_of_run(config, run_dir)
+        if source != runs.GUESS:
+            return mode
     return None
 
 
@@ -139,13 +148,20 @@ def load_classifier(
         raise FileNotFoundError(f"No labels file at {labels_path}.")
     labels = runs.read_labels_file(labels_path) if labels_path else None
     backend = _backend_name(path) or "litert"  # any other name: a .tflite?
-    return _backend(backend).open_file(path, labels, num_threads)
+    try:
+        return _backend(backend).open_file(path, labels, num_threads)
+    except ValueError as e:
+        if labels_path and str(e).endswith("of the same run."):
+            raise ValueError(f"{path} and {labels_path}: {e}") from None
+        raise
 
 
 def check_labels(labels: list[str], num_classes: int) -> list[str]:
+    """Raises a one-line ValueError when there are not as many labels as the
+    model has outputs (`load_classifier` names the labels' source)."""
     if len(labels) != num_classes:
         raise ValueError(
-            f"The labels file has {len(labels)} labels but the model outputs "
-            f"{num_classes} classes; use the labels.txt of the same run."
+            f"{len(labels)} labels for a model with {num_classes} classes; use "
+            "the model and labels.txt of the same run."
         )
     return list(labels)

@@ -70,21 +70,23 @@ def card_text(run_dir: str) -> str:
         "",
         f"- Dataset: `{config['dataset']}`; classes: {shown}.",
         f"- Images stored at {stored[0]}x{stored[1]} "
-        f"(`--resize={runs.stored_resize(config)}`), few-shot: "
+        f"(`--resize={runs.stored_resize(config, run_dir)}`), few-shot: "
         f"{config.get('shots') or 'all'} training / "
         f"{config.get('val_shots') or 'all'} validation images per class, seed "
         f"{config['seed']}.",
     ]
     if config.get("class_weights"):
         lines.append("- Class weights: balanced (`config.json` lists them).")
-    resize = runs.stored_resize(config)
+    resize = runs.stored_resize(config, run_dir)
+    note = runs.resize_note(config, run_dir)
     lines += [
         "",
         "## What an app must do with a camera frame",
         "",
         f"Trained on photos stored with `--resize={resize}`: {contract(resize)}. "
-        "`predict.py` and `keras_attn.data.images.load_image` do this for you; "
-        "the `.tflite` files' metadata says the same.",
+        "`predict.py` and `keras_attn.images.load_image` do this for you; "
+        "the exported files' metadata says the same."
+        + (f" Note: {note}." if note else ""),
     ]
     lines += [
         "",
@@ -102,7 +104,7 @@ def card_text(run_dir: str) -> str:
         + f"; the kept weights are the best validation epoch's "
         f"({stopping.get('best_epoch', '?')}).",
         f"- AdamW, peak learning rate {config['learning_rate']:g} (warm-up "
-        f"{config['warmup_epochs']} epoch(s), then cosine, per step), weight decay "
+        f"{_warmup(config)}, then cosine, per step), weight decay "
         f"{config['weight_decay']:g}, batch {config['batch_size']}, label smoothing "
         f"{config['label_smoothing']:g}, dropout {config['dropout']:g}, "
         f"augmentation `{config['augment']}`, backbone at "
@@ -221,6 +223,15 @@ def card_text(run_dir: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _warmup(config: dict) -> str:
+    """The warm-up as it ran: `1 epoch(s)`, or per phase when they differ
+    (a phase shorter than `--warmup_epochs` warms up for fewer)."""
+    ran = config.get("warmup_epochs_run") or {}
+    if len(set(ran.values())) > 1:
+        return ", ".join(f"{n} epoch(s) in {phase}" for phase, n in ran.items())
+    return f"{next(iter(ran.values()), config['warmup_epochs'])} epoch(s)"
 
 
 def _photos_cell(clients: dict | None) -> str:

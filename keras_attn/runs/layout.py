@@ -156,9 +156,15 @@ def latest_run(root: str = "runs") -> str:
     return max(found)[1]
 
 
-def require(run_dir: str, *names: str) -> None:
-    """Raises FileNotFoundError naming the first of `names` missing from the run."""
+def require(run_dir: str, *names: str, flag: str | None = None) -> None:
+    """Raises FileNotFoundError naming the first of `names` missing from the
+    run (and the `flag` that named the folder, if given)."""
     if not os.path.isdir(run_dir):
+        if flag:
+            raise FileNotFoundError(
+                f"{flag}={run_dir}: no run folder there; pass a run folder "
+                "written by train.py."
+            )
         raise FileNotFoundError(f"No run folder at {run_dir}.")
     for name in names:
         if not os.path.exists(path(run_dir, name)):

@@ -81,7 +81,11 @@ class TrainConfig:
                 values[key] = default
         if values["branches"] is not None:
             values["branches"] = tuple(values["branches"])
-        values["attention_stages"] = tuple(values["attention_stages"])
+        # `--attention_stages=3,3` is stage 3: recorded as it trains, so that
+        # `--init_from` and resume compare like with like.
+        values["attention_stages"] = check_stages(
+            values["attention_stages"], values["attention"]
+        )
         if values["backbone"] == "frozen" and self.epochs is None:
             values["epochs"] = values["probe_epochs"]  # head-only training
         config = TrainConfig(**values)

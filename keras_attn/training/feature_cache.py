@@ -32,6 +32,7 @@ import numpy as np
 from keras_attn.data.cache import ImageRows, default_cache_dir
 from keras_attn.models import classifier
 from keras_attn.utils import atomic_io
+from keras_attn.utils.progress import Progress
 
 HEAD_LAYERS = (
     classifier.STAGE3_ATTENTION_NAME,
@@ -187,7 +188,7 @@ class FeatureCache:
             f"{' (flipped)' if flip else ''}, cache {self.path}",
             flush=True,
         )
-        bar = keras.utils.Progbar(len(rows), unit_name="image")
+        bar = Progress(len(rows))
         if os.path.exists(self._data):
             # Rows a killed run appended but never indexed would shift the
             # ones appended now: drop them.

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 
 import keras
 import numpy as np
@@ -48,6 +49,16 @@ class Phase:
     @property
     def last(self) -> int:
         return self.first + self.epochs
+
+    def warmup(self, config) -> int:
+        """The warm-up epochs this phase runs: `--warmup_epochs`, cut to leave
+        the cosine at least one epoch (what a short run on a recipe gets)."""
+        return min(config.warmup_epochs, max(self.epochs - 1, 0))
+
+
+def warmups(config) -> dict[str, int]:
+    """Each phase's warm-up as it runs (recorded in config.json)."""
+    return {phase.name: phase.warmup(config) for phase in plan(config)}
 
 
 def plan(config) -> list[Phase]:
@@ -259,7 +270,7 @@ def fit(
             training=False,
             even=config.distribute,
         )
-        warmup = min(config.warmup_epochs, max(phase.epochs - 1, 0))
+        warmup = phase.warmup(config)
         schedule = WarmupCosine(
             config.learning_rate, phase.epochs * steps, warmup * steps
         )
@@ -297,7 +308,9 @@ def fit(
             validation_data=validation,
             callbacks=callbacks,
             shuffle=False,  # `train_data` draws a new order every epoch
-            verbose=2 if os.environ.get("CI") else "auto",
+            # A log file (CI, nohup, a cluster job) gets one line per epoch,
+            # not a progress bar redrawn at every step.
+            verbose="auto" if sys.stdout.isatty() else 2,
         )
         on_cache = cache if phase.name == "probe" else None
         predict = logits_of(

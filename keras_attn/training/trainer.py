@@ -99,6 +99,15 @@ def _train(config: TrainConfig, extra_callbacks, cluster) -> str:
     runs.check_writable(run_dir)
     if config.init_from:
         check_init_from(config.init_from, config)
+    cut = {k: n for k, n in phases.warmups(config).items() if n < config.warmup_epochs}
+    if cut:
+        ran = ", ".join(f"{n} in the {k} phase" for k, n in cut.items())
+        print(
+            f"note: --warmup_epochs={config.warmup_epochs} leaves no cosine in a "
+            f"phase this short: warming up for {ran} (config.json: "
+            "warmup_epochs_run).",
+            flush=True,
+        )
     data, weights = _load_inputs(config)
     per_class = phases.class_weights(config.class_weight, data)
     keras.utils.set_random_seed(config.seed)
@@ -128,7 +137,12 @@ def _train(config: TrainConfig, extra_callbacks, cluster) -> str:
         if per_class is not None:
             weights_of = dict(zip(data.class_names, per_class.round(4), strict=True))
         runs.write_config(
-            run_dir, {**dataclasses.asdict(config), "class_weights": weights_of}
+            run_dir,
+            {
+                **dataclasses.asdict(config),
+                "class_weights": weights_of,
+                "warmup_epochs_run": phases.warmups(config),  # what ran
+            },
         )
         runs.write_labels(run_dir, data.class_names)
         start = time.time()
@@ -233,7 +247,7 @@ def why_auto(weights: str) -> str:
 def check_init_from(run_dir: str, config: TrainConfig) -> None:
     """Refuses, before any data is read, an `--init_from` run whose network
     differs from this run's in a setting the flags name."""
-    runs.require(run_dir, runs.MODEL, runs.LABELS)
+    runs.require(run_dir, runs.MODEL, runs.LABELS, flag="--init_from")
     saved = {}
     if os.path.exists(runs.path(run_dir, runs.CONFIG)):
         saved = runs.read_config(run_dir)
@@ -241,18 +255,26 @@ def check_init_from(run_dir: str, config: TrainConfig) -> None:
     # default (stage 4 alone, no channel gate).
     for key, default in (
         ("image_size", config.image_size),
+        ("attention", config.attention),
+        ("branches", None),
         ("attention_stages", [4]),
         ("channel_gate", False),
     ):
-        theirs = saved.get(key, default)
-        ours = getattr(config, key)
-        if isinstance(ours, tuple):
-            theirs, ours = ",".join(map(str, theirs)), ",".join(map(str, ours))
+        theirs, ours = _as_flag(saved.get(key, default)), _as_flag(getattr(config, key))
         if theirs != ours:
             raise ValueError(
                 f"--init_from={run_dir} was trained with --{key}={theirs}, this "
                 f"run has --{key}={ours}; pass the same --{key}."
             )
+
+
+def _as_flag(value) -> str:
+    """A setting as its flag spells it (`3,4`; `all` for every branch)."""
+    if value is None:
+        return "all"
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 def init_from(model: keras.Model, run_dir: str, data: Dataset) -> None:
@@ -277,8 +299,9 @@ def init_from(model: keras.Model, run_dir: str, data: Dataset) -> None:
         model.set_weights(source.get_weights())
     except ValueError:
         raise ValueError(
-            f"--init_from={run_dir} is another architecture ({source.name} vs "
-            f"{model.name}); pass the same --attention and --branches."
+            f"--init_from={run_dir} is another architecture (its weights do not "
+            "fit this model); pass the flags it was trained with (--attention, "
+            "--branches, --attention_stages, --channel_gate)."
         ) from None
 
 

@@ -85,7 +85,7 @@ def export_tflite(run, quantization: str, out_dir: str, inputs, config) -> dict:
         run.labels,
         run.model.name,
         quantization,
-        runs.stored_resize(run.config),
+        runs.stored_resize(run.config, run.run_dir),
     )
     entry = verify_tflite(
         content,
