@@ -42,6 +42,7 @@ from absl import app, flags
 from measure import machine, measure
 
 from keras_attn import runs
+from keras_attn.studies import grid_report
 from keras_attn.training.config import BACKBONE_MODES
 from keras_attn.utils import atomic_io
 
@@ -154,7 +155,7 @@ def _result(output: str) -> dict:
 
 def bench_folder(name: str, path: str, env: dict, work: str) -> dict:
     size = str(flags.FLAGS.image_size)
-    row = {"folder": name, "path": path}
+    row = {"folder": name, "path": grid_report.portable(path)}
     python = sys.executable
     first = measure([python, "-c", OURS, path, size], env)
     row["ours_first"] = {**_result(first.pop("output")), **first}

@@ -26,6 +26,7 @@ from absl import app, flags  # noqa: E402
 from keras_attn import inference  # noqa: E402
 from keras_attn.cli import run_main  # noqa: E402
 from keras_attn.export.report import read_report  # noqa: E402
+from keras_attn.studies import grid_report  # noqa: E402
 from keras_attn.utils import atomic_io  # noqa: E402
 
 flags.DEFINE_list("runs", None, "label=RUN_FOLDER,... (the first is the baseline).")
@@ -95,7 +96,7 @@ def main(argv):
                     "latency_ratio": round(ms / base, 2),
                     "round_medians_ms": [round(t, 2) for t in times],
                     **report_accuracy(run, kind),
-                    "run": run,
+                    "run": grid_report.portable(run),
                 }
             )
     print(

@@ -25,6 +25,7 @@ from keras_attn import (  # noqa: E402
     runs,
 )
 from keras_attn.cli import run_main  # noqa: E402
+from keras_attn.studies import grid_report  # noqa: E402
 from keras_attn.utils import atomic_io  # noqa: E402
 
 flags.DEFINE_string("run", None, "Run folder.", required=True)
@@ -42,7 +43,7 @@ def main(argv):
     probs = np.sort(inference.softmax(keras_logits), axis=1)
     margin = probs[:, -1] - probs[:, -2]
     result = {
-        "run": os.path.abspath(FLAGS.run),
+        "run": grid_report.portable(FLAGS.run),
         "images": len(images),
         "classes": len(run.labels),
         "keras_top1_probability_median": float(np.median(probs[:, -1])),

@@ -46,6 +46,7 @@ from absl import app, flags
 from measure import machine, measure
 
 from keras_attn import inference
+from keras_attn.studies import grid_report
 from keras_attn.utils import atomic_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -298,7 +299,7 @@ def main(argv):
     report = {
         "command": "python benchmarks/predict_bench.py "
         + " ".join(f"--{k}={v}" for k, v in _flag_values().items()),
-        "model": model,
+        "model": grid_report.portable(model),
         "model_bytes": os.path.getsize(model),
         "machine": machine(),
         "load_average_at_start": [round(x, 2) for x in load],

@@ -49,3 +49,35 @@ def test_throughput_names_the_maps_each_head_reads():
     assert throughput.attended_maps("unified@3", 224) == "14x14"
     assert throughput.attended_maps("cbam@34", 224) == "14x14+7x7"
     assert throughput.attended_maps("unified+cg@34", 128) == "8x8+4x4"
+
+
+def test_results_record_no_path_of_the_machine_that_made_them(tmp_path, monkeypatch):
+    """Benchmark JSON names runs relative to the repository (or by their own
+    name when elsewhere), never by an absolute path."""
+    import glob
+    import json
+
+    from keras_attn.studies import grid_report
+
+    monkeypatch.chdir(tmp_path)
+    assert grid_report.portable(str(tmp_path / "runs" / "a")) == "runs/a"
+    assert grid_report.portable("/elsewhere/runs/b/") == "b"
+    assert grid_report.portable_paths(
+        {"run_dir": str(tmp_path / "r"), "n": 1, "x": ["/tmp/q", "text"]}
+    ) == {"run_dir": "r", "n": 1, "x": ["q", "text"]}
+
+    def absolute(obj):
+        if isinstance(obj, dict):
+            return [p for v in obj.values() for p in absolute(v)]
+        if isinstance(obj, list):
+            return [p for v in obj for p in absolute(v)]
+        return [obj] if isinstance(obj, str) and os.path.isabs(obj) else []
+
+    pattern = os.path.join(REPO, "benchmarks", "results", "**", "*.json")
+    found = {}
+    for path in glob.glob(pattern, recursive=True):
+        with open(path) as f:
+            paths = absolute(json.load(f))
+        if paths:
+            found[os.path.relpath(path, REPO)] = paths[:2]
+    assert found == {}

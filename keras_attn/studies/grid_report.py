@@ -117,8 +117,30 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def portable(path: str, root: str | None = None) -> str:
+    """A path as a results file records it: relative to `root` (default: the
+    working directory, the repository for every benchmark command) when it
+    lies under it, else the folder's or file's own name, so a results file
+    names no path of the machine that made it."""
+    relative = os.path.relpath(path, root or os.getcwd())
+    if not relative.startswith(os.pardir):
+        return relative
+    return os.path.basename(os.path.normpath(path))
+
+
+def portable_paths(obj, root: str | None = None):
+    """`obj` with every absolute path string made `portable`."""
+    if isinstance(obj, dict):
+        return {k: portable_paths(v, root) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [portable_paths(v, root) for v in obj]
+    if isinstance(obj, str) and os.path.isabs(obj):
+        return portable(obj, root)
+    return obj
+
+
 def write_results(results: dict, out: str) -> None:
-    atomic_io.write_json(os.path.join(out, "results.json"), results)
+    atomic_io.write_json(os.path.join(out, "results.json"), portable_paths(results))
     atomic_io.write_text(os.path.join(out, "results.md"), markdown(results))
 
 
