@@ -40,7 +40,7 @@ def test_the_test_session_removes_its_cache(tmp_path):
     temp.mkdir()
     env = dict(os.environ, TMPDIR=str(temp), PYTHONPATH=REPO)
     env.pop("KERAS_ATTN_CACHE")
-    test = "tests/test_folder.py::test_folder_skips_corrupt_and_truncated_files"
+    test = "tests/test_data_folder.py::test_folder_skips_corrupt_and_truncated_files"
     result = run_script("-m", "pytest", "-q", "-p", "no:cacheprovider", test, env=env)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "1 passed" in result.stdout

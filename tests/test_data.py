@@ -1,5 +1,5 @@
 """Data: few-shot sampling, generated shapes, TFDS, augmentation (folders:
-test_folder.py)."""
+test_data_folder.py)."""
 
 import time
 

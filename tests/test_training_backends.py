@@ -280,7 +280,7 @@ def test_layer_and_model_tests_pass_under_jax():
     env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"]
-        + ["tests/test_layers.py", "tests/test_model.py"],
+        + ["tests/test_layers.py", "tests/test_models.py"],
         cwd=REPO,
         env=env,
         capture_output=True,
