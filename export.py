@@ -30,6 +30,7 @@ from keras_attn.cli import (  # noqa: E402
 import_tensorflow_quietly()
 
 from keras_attn import export, runs  # noqa: E402
+from keras_attn.export import web  # noqa: E402
 
 flags.DEFINE_string("run", None, "Run folder (default: the newest one under runs/).")
 flags.DEFINE_string("runs_root", "runs", "Where to look for the newest run.")
@@ -68,6 +69,34 @@ flags.DEFINE_bool(
     "Write a file that runs but fails an accuracy check (agreement, parity, "
     "client photos) anyway, marked kept in report.json and the model card.",
 )
+flags.DEFINE_bool(
+    "web",
+    False,
+    "Also write export/web/: a static page that classifies photos in the browser "
+    "with model_int8.tflite (docs/export.md, The web page).",
+)
+flags.DEFINE_bool(
+    "web_only", False, "Write only the web page, from the run's existing export."
+)
+flags.DEFINE_string(
+    "web_npm",
+    None,
+    "Folder of an npm install of @mediapipe/tasks-vision (and @litertjs/core): "
+    "the page's JavaScript and WebAssembly are copied from it and the page works "
+    "offline (default: it loads them from the jsdelivr CDN).",
+)
+flags.DEFINE_bool(
+    "web_attention",
+    True,
+    "Give the page the attention map (a second, two-output int8 file run by "
+    "LiteRT.js).",
+)
+flags.DEFINE_bool(
+    "web_check",
+    True,
+    "Check the page in headless Chromium on the run's photos (needs playwright "
+    "and chromium; skipped with a note otherwise).",
+)
 FLAGS = flags.FLAGS
 
 
@@ -89,16 +118,34 @@ def main(argv):
         formats=tuple(FLAGS.formats) if FLAGS.formats is not None else None,
         keep_failed=FLAGS.keep_failed,
     )
-    print(f"Exporting {config.run_dir}")
     export_dir = runs.path(config.run_dir, runs.EXPORT)
-    report_path = os.path.join(export_dir, export.REPORT_FILE)
-    try:
-        report = export.export_run(config)
-    except export.ExportCheckError:
-        print(export.summary_table(export.read_report(report_path)))
-        raise
-    print(export.summary_table(report))
-    print(f"Export folder: {export_dir}")
+    if FLAGS.web or FLAGS.web_only:
+        int8 = "int8" in config.quantize and config.tflite
+        int8 &= "tflite" in (config.formats or ("tflite",))
+        web.check_request(
+            config.run_dir, FLAGS.web_npm, int8 and not FLAGS.web_only, config.int8_io
+        )
+    if not FLAGS.web_only:
+        print(f"Exporting {config.run_dir}")
+        report_path = os.path.join(export_dir, export.REPORT_FILE)
+        try:
+            report = export.export_run(config)
+        except export.ExportCheckError:
+            print(export.summary_table(export.read_report(report_path)))
+            raise
+        print(export.summary_table(report))
+        print(f"Export folder: {export_dir}")
+    if FLAGS.web or FLAGS.web_only:
+        entry = web.export_web(
+            config.run_dir,
+            npm=FLAGS.web_npm,
+            attention=FLAGS.web_attention,
+            check=FLAGS.web_check,
+            keep_failed=FLAGS.keep_failed,
+            calibration_steps=config.calibration_steps,
+            seed=config.seed,
+        )
+        print(web.summary_line(entry, export_dir))
 
 
 if __name__ == "__main__":
