@@ -25,6 +25,7 @@ from keras_attn import export, runs
 from keras_attn.errors import UserError
 from keras_attn.export import clients, web, web_browser
 from keras_attn.inference import TFLiteClassifier
+from keras_attn.utils import atomic_io
 
 LABELS = ["red", "green", "blue", "yellow"]
 COLOURS = np.array([(200, 30, 40), (40, 170, 60), (40, 60, 200), (220, 200, 40)])
@@ -254,25 +255,52 @@ def test_web_npm_without_the_package_says_what_to_install(tmp_path):
         web.check_npm(str(npm))
 
 
-def test_web_cli_errors_are_one_line(tmp_path):
-    run_dir = tmp_path / "run"
-    (run_dir / "export").mkdir(parents=True)
+def test_web_without_a_passing_int8_file_says_to_export_it(tmp_path):
+    export_dir = tmp_path / "run" / "export"
+    export_dir.mkdir(parents=True)
     failed = {"tflite": {"int8": {"status": "failed"}}}
-    (run_dir / "export" / "report.json").write_text(json.dumps(failed))
-    no_npm, no_int8, failed_int8 = run_scripts(
+    (export_dir / "report.json").write_text(json.dumps(failed))
+    with pytest.raises(UserError) as caught:
+        web.check_request(str(tmp_path / "run"), None, False, "uint8")
+    assert "needs a passing model_int8.tflite; in" in str(caught.value)
+    assert "it failed its checks: export int8 first: python export.py" in str(
+        caught.value
+    )
+    with pytest.raises(UserError, match="MediaPipe cannot feed --int8_io=int8"):
+        web.check_request(str(tmp_path / "run"), None, True, "int8")
+
+
+def test_an_export_keeps_the_page_only_while_its_int8_file_is_the_same(tmp_path):
+    web_dir = tmp_path / web.WEB_DIR
+    web_dir.mkdir()
+    for folder in (tmp_path, web_dir):
+        (folder / web.MODEL_FILE).write_bytes(b"TFL3 int8")
+    entry = {
+        "status": "ok",
+        "model_sha256": atomic_io.sha256(str(web_dir / web.MODEL_FILE)),
+    }
+    (tmp_path / "report.json").write_text(json.dumps({"web": entry}))
+    report = {}
+    web.keep_in_step(report, str(tmp_path))  # a re-export left the file alone
+    assert report["web"] == entry and web_dir.is_dir()
+    (tmp_path / web.MODEL_FILE).write_bytes(b"TFL3 int8, converted again")
+    report = {}
+    web.keep_in_step(report, str(tmp_path))
+    assert "web" not in report and not web_dir.exists()
+
+
+def test_web_cli_errors_are_one_line(tmp_path):
+    no_npm, no_int8 = run_scripts(
         [
-            ["export.py", f"--run={run_dir}", "--web", f"--web_npm={tmp_path}"],
-            ["export.py", f"--run={tmp_path / 'none'}", "--web_only"],
-            ["export.py", f"--run={run_dir}", "--web", "--quantize=fp32"],
+            ["export.py", f"--run={tmp_path}", "--web", f"--web_npm={tmp_path}"],
+            ["export.py", f"--run={tmp_path / 'run'}", "--web_only"],
         ]
     )
-    for result in (no_npm, no_int8, failed_int8):
+    for result in (no_npm, no_int8):
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
     assert f"npm install --prefix {tmp_path} {web.MEDIAPIPE[0]}@" in no_npm.stderr
     assert "has no export report: export int8 first" in no_int8.stderr
-    assert "model_int8.tflite; in" in failed_int8.stderr
-    assert "failed its checks: export int8 first" in failed_int8.stderr
 
 
 # ---------------------------------------------------------------- in Chromium

@@ -24,13 +24,13 @@ otherwise the page loads them from the jsdelivr CDN at the pinned versions.
 Either way its Content-Security-Policy lets it fetch only from its own
 server (and that CDN): MediaPipe would otherwise post usage logs to Google.
 
-The check (`check_page`): the page is served from 127.0.0.1 and opened in
-headless Chromium (Python `playwright`), every request to another host
-blocked; each of the run's photos goes through the page's file input, and
-its top-1 must agree with LiteRT's (`export.clients`, the same file) on at
-least `MIN_AGREEMENT` of them, ties allowed, with an accuracy no further
-below LiteRT's than the client check allows. The numbers go to
-`report.json` under `"web"`.
+The check (`web_browser.check_page`): the page is served from 127.0.0.1
+and opened in headless Chromium (Python `playwright`), every request to
+another host blocked; each of the run's photos goes through the page's file
+input, and its top-1 must agree with LiteRT's (`export.clients`, the same
+file) on at least `MIN_AGREEMENT` of them, ties allowed, with an accuracy
+no further below LiteRT's than the client check allows. The numbers go to
+`report.json` under `"web"`. Only a page that works offline is checked.
 """
 
 from __future__ import annotations
@@ -271,7 +271,10 @@ def write_page(
     """
     mediapipe, litert, why = sources(npm, attention_file is not None)
     if attention_file is None and not attention_note:
-        attention_note = "This page draws no attention map (written without it)."
+        attention_note = (
+            "This page draws no attention map (export.py --noweb_attention left "
+            "it out)."
+        )
     elif attention_file is not None and litert is None:
         attention_file, attention_note = None, why[0].upper() + why[1:] + "."
     os.makedirs(page_dir, exist_ok=True)
