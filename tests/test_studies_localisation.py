@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from keras_attn.evaluation import pointing
 from keras_attn.studies import localisation
 
 # Boxes [ymin, xmin, ymax, xmax] in [0, 1].
@@ -12,10 +13,10 @@ TOP_LEFT = [0.0, 0.0, 0.2, 0.2]
 
 def test_centre_map_points_at_central_objects_only():
     boxes = np.array([CENTRE, CENTRE, CENTRE, TOP_LEFT], np.float32)
-    assert localisation.centre_pointing((7, 7), boxes) == 0.75
+    assert pointing.centre_pointing((7, 7), boxes) == 0.75
     # Even sides: the best of the four middle cells; a box right of centre.
     right = np.array([[0.45, 0.55, 0.55, 0.7]] * 3 + [TOP_LEFT], np.float32)
-    assert localisation.centre_pointing((4, 4), right) == 0.75
+    assert pointing.centre_pointing((4, 4), right) == 0.75
 
 
 def test_variability_separates_a_fixed_prior_from_maps_that_move():

@@ -140,6 +140,21 @@ def test_run_artefacts_are_consistent(shapes_run):
     card = (shapes_run / "README.md").read_text()
     assert "| macro F1 | cross-entropy |" in card
     assert "Cross-entropy without label smoothing; `history.csv`'s `loss`" in card
+    # `shapes` images carry their object's box: the run records the pointing
+    # game of its held-out maps and says it in one line on the card.
+    from keras_attn.evaluation import pointing
+    from keras_attn.models import classifier
+
+    kept = runs.read_samples(str(shapes_run)).held_out
+    _, maps = classifier.predict_with_attention(model, kept.images)
+    score = pointing.summary(maps, kept.boxes)
+    recorded = metrics["pointing_game"]
+    assert recorded["map_size"] == score["map_size"] == [4, 4]
+    assert recorded["images"] == score["images"] == len(kept)
+    for key in ("max_in_box", "centre_map", "chance"):
+        assert recorded[key] == pytest.approx(score[key], abs=1e-6), key
+    assert f"Where it looks: {pointing.sentence(score)}" in card
+    assert config["warmup_epochs_run"] == {"full": 1}
 
 
 def test_learning_rate_moves_every_step_on_one_warmup_cosine_curve():

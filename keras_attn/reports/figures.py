@@ -85,6 +85,7 @@ def plot_attention(
     boxes: np.ndarray | None = None,
     columns: int = 4,
     title: str = "Attention maps of held-out images",
+    note: str | None = None,
 ) -> None:
     """A grid of images (N, h, w, 3), each beside its attention map (N, s, s).
 
@@ -95,7 +96,8 @@ def plot_attention(
     every map `classifier.attention_model` gives), with one colour bar, so
     panels compare; each cell is one flat square (no smoothing: a 4x4 map
     shows 4x4 cells). `boxes` (N, 4), [0, 1] `(y0, x0, y1, x1)`, are drawn in
-    cyan on both (`shapes`: the object). A key under the grid says all this.
+    cyan on both (`shapes`: the object). A key under the grid says all this,
+    and `note` (e.g. what the pointing game measured) after it.
     """
     plt = pyplot()
     n = len(images)
@@ -153,6 +155,8 @@ def plot_attention(
     )
     if boxes is not None:
         key += " Cyan box: where the object is."
+    if note:
+        key += " " + note
     fig.supxlabel(key, fontsize=7, wrap=True)
     save_figure(fig, path)
 

@@ -14,6 +14,7 @@ import json
 import os
 
 from keras_attn import runs
+from keras_attn.evaluation import pointing
 from keras_attn.images import contract
 from keras_attn.utils import atomic_io
 
@@ -152,6 +153,8 @@ def card_text(run_dir: str) -> str:
             for p in evaluation["most_confused"][:5]
         )
         lines += ["", f"Most confused ({evaluation['split']}): {pairs}."]
+    if metrics.get("pointing_game"):
+        lines += ["", f"Where it looks: {pointing.sentence(metrics['pointing_game'])}"]
     files = [
         entry
         for key in EXPORTED

@@ -27,22 +27,6 @@ from keras_attn.evaluation import pointing
 from keras_attn.models import classifier
 
 
-def centre_pointing(shape: tuple[int, int], boxes: np.ndarray) -> float:
-    """Pointing-game score of the best constant map that peaks on one of the
-    central cells of an (s_h, s_w) grid (one cell for odd sides, the best of
-    the two to four middle cells for even ones)."""
-    s_h, s_w = shape
-    rows = [s_h // 2] if s_h % 2 else [s_h // 2 - 1, s_h // 2]
-    cols = [s_w // 2] if s_w % 2 else [s_w // 2 - 1, s_w // 2]
-    best = 0.0
-    for r in rows:
-        for c in cols:
-            maps = np.zeros((len(boxes), s_h, s_w), np.float32)
-            maps[:, r, c] = 1.0
-            best = max(best, pointing.pointing_game(maps, boxes))
-    return best
-
-
 def channel_mean_maps(model: keras.Model, images: np.ndarray, size: int) -> np.ndarray:
     """(N, size, size): mean |activation| over channels of the backbone's
     stage map with `size` cells a side (stage 4, or stage 3 when the model
@@ -100,7 +84,7 @@ def score_run(run_dir: str) -> dict:
         else "channel mean of the features entering the pool",
         "pointing_max": pointing.pointing_game(maps, boxes),
         "pointing_min": pointing.pointing_game(-maps, boxes),
-        "pointing_centre": centre_pointing((size, size), boxes),
+        "pointing_centre": pointing.centre_pointing((size, size), boxes),
         "pointing_channel_mean": pointing.pointing_game(channel, boxes),
         "pointing_chance": pointing.pointing_chance((size, size), boxes),
         "inside_box_mean": float(np.mean(inside)),

@@ -18,6 +18,7 @@ import numpy as np
 
 from keras_attn import runs, saving
 from keras_attn.data.splits import Dataset
+from keras_attn.evaluation import pointing
 from keras_attn.evaluation import report as eval_report
 from keras_attn.models import classifier
 from keras_attn.reports import figures, model_card
@@ -94,8 +95,12 @@ def finish_run(
             seed=config.seed,
         )
     saving.save_model(clean, runs.path(run_dir, runs.MODEL))
+    score = write_figures(
+        model, samples, data.class_names, run_dir, config.visualize_count
+    )
+    if score is not None:
+        metrics["pointing_game"] = score
     runs.write_metrics(run_dir, metrics)
-    write_figures(model, samples, data.class_names, run_dir, config.visualize_count)
     split_name, held_out = data.held_out
     if len(held_out):  # the report evaluate.py writes, for the held-out split
         eval_report.write_report(
@@ -139,8 +144,10 @@ def evaluate(
 
 def write_figures(
     model, samples: runs.Samples, class_names: list[str], run_dir: str, count: int
-) -> None:
-    """`curves.png` and `attention.png` (held-out images and their maps)."""
+) -> dict | None:
+    """`curves.png` and `attention.png` (held-out images and their maps);
+    for data with object boxes (`shapes`), the pointing game on every
+    held-out image, said under the figure and returned (None otherwise)."""
     history = runs.read_history(run_dir)
     if history:
         smoothing = runs.read_config(run_dir).get("label_smoothing")
@@ -149,9 +156,20 @@ def write_figures(
             runs.path(run_dir, runs.CURVES),
             figures.loss_label(smoothing),
         )
-    split = samples.held_out.take(np.arange(min(count, len(samples.held_out))))
+    held_out = samples.held_out
+    score = None
+    if held_out.boxes is not None and len(held_out):
+        _, every = classifier.predict_with_attention(model, held_out.images)
+        score = pointing.summary(every, held_out.boxes)
+    split = held_out.take(np.arange(min(count, len(held_out))))
     probs, maps = classifier.predict_with_attention(model, split.images)
     titles = figures.prediction_titles(probs.argmax(1), split.labels, class_names)
     figures.plot_attention(
-        split.images, maps, titles, runs.path(run_dir, runs.ATTENTION), split.boxes
+        split.images,
+        maps,
+        titles,
+        runs.path(run_dir, runs.ATTENTION),
+        split.boxes,
+        note=pointing.sentence(score) if score else None,
     )
+    return score
