@@ -1,4 +1,4 @@
-"""The web page (`export.py --web`, keras_attn/export/web.py) in a real
+"""The web page (`export.py --web`, keras_attn/export/web/) in a real
 headless Chromium, started here on 127.0.0.1 with every other host blocked.
 
 A small convnet trained for a few seconds to name a photo's colour (a
@@ -23,7 +23,8 @@ from PIL import Image
 
 from keras_attn import export, runs
 from keras_attn.errors import UserError
-from keras_attn.export import clients, web, web_browser
+from keras_attn.export import clients, web
+from keras_attn.export.web import browser as web_browser
 from keras_attn.inference import TFLiteClassifier
 from keras_attn.utils import atomic_io
 

@@ -2,7 +2,7 @@
 that classifies photos (or camera frames) in the browser with the run's
 verified `model_int8.tflite`.
 
-    web/index.html  app.mjs          the page (templates in `web_page/`)
+    web/index.html  app.mjs          the page (templates in `templates/`)
         model_int8.tflite labels.txt  the export's int8 file, copied as is
         model_int8_attention.tflite   the same model with a second output,
                                       its attention map (`--web_attention`)
@@ -24,7 +24,7 @@ otherwise the page loads them from the jsdelivr CDN at the pinned versions.
 Either way its Content-Security-Policy lets it fetch only from its own
 server (and that CDN): MediaPipe would otherwise post usage logs to Google.
 
-The check (`web_browser.check_page`): the page is served from 127.0.0.1
+The check (`browser.check_page`): the page is served from 127.0.0.1
 and opened in headless Chromium (Python `playwright`), every request to
 another host blocked; each of the run's photos goes through the page's file
 input, and its top-1 must agree with LiteRT's (`export.clients`, the same
@@ -49,7 +49,7 @@ import numpy as np
 from keras_attn import runs
 from keras_attn.errors import UserError, first_line
 from keras_attn.export.config import REPORT_FILE, ExportCheckError
-from keras_attn.export.web_browser import (
+from keras_attn.export.web.browser import (
     MIN_AGREEMENT,
     browser_missing,
     check_page,
@@ -241,8 +241,8 @@ def sources(npm: str | None, attention: bool) -> tuple[Source, Source | None, st
 
 def template(name: str) -> str:
     return (
-        importlib.resources.files("keras_attn.export")
-        .joinpath("web_page", name)
+        importlib.resources.files("keras_attn.export.web")
+        .joinpath("templates", name)
         .read_text(encoding="utf-8")
     )
 
