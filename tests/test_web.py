@@ -24,7 +24,7 @@ from PIL import Image
 from keras_attn import export, runs
 from keras_attn.errors import UserError
 from keras_attn.export import clients, web
-from keras_attn.export.web import browser as web_browser
+from keras_attn.export.web import browser
 from keras_attn.inference import TFLiteClassifier
 from keras_attn.utils import atomic_io
 
@@ -143,8 +143,8 @@ def npm_dir(tmp_path_factory):
     npm = shutil.which("npm")
     if npm is None:
         pytest.skip("npm is not installed: the page's JavaScript comes from npm")
-    if web_browser.browser_missing():
-        pytest.skip(f"cannot check the page here: {web_browser.browser_missing()}")
+    if browser.browser_missing():
+        pytest.skip(f"cannot check the page here: {browser.browser_missing()}")
     folder = tmp_path_factory.mktemp("npm")
     packages = [f"{name}@{version}" for name, version in (web.MEDIAPIPE, web.LITERTJS)]
     result = subprocess.run(
@@ -322,7 +322,7 @@ def test_page_agrees_with_litert_on_photos(
         [_litert(model, photos, resize)]
         + [_litert(model, framed_photos, resize)] * framed
     )
-    measured = web_browser.check_page(str(page_dir), files, labels, reference, False)
+    measured = web.check_page(str(page_dir), files, labels, reference, False)
     print(resize, json.dumps({k: v for k, v in measured.items() if k != "top1"}))
     assert measured["check"]["ok"], measured["check"]["detail"]
     top1 = np.array(measured["top1"])
@@ -346,11 +346,11 @@ def test_attention_map_and_camera_frames(
     )
     assert entry["litertjs"]["version"] == web.LITERTJS[1]
     camera = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
-    with web_browser.serve(str(page_dir)) as base:
-        with web_browser.browser(base, camera) as (page, log):
-            assert web_browser.open_page(page, base + "index.html")["ok"]
-            (result,) = web_browser.classify_files(page, photos.files[:1])
-            shown = web_browser.show_attention(page)
+    with browser.serve(str(page_dir)) as base:
+        with browser.browser(base, camera) as (page, log):
+            assert browser.open_page(page, base + "index.html")["ok"]
+            (result,) = browser.classify_files(page, photos.files[:1])
+            shown = browser.show_attention(page)
             assert page.is_visible("#overlay")
             # Chromium's fake camera: a frame is classified, its map drawn.
             page.click("#camera")
@@ -375,9 +375,9 @@ def test_missing_model_and_missing_cdn_are_named_on_the_page(
     web.write_page(str(online), model, LABELS, "squash", "colours")
     lines = {}
     for page_dir in (offline, online):
-        with web_browser.serve(str(page_dir)) as base:
-            with web_browser.browser(base) as (page, log):
-                ready = web_browser.open_page(page, base + "index.html")
+        with browser.serve(str(page_dir)) as base:
+            with browser.browser(base) as (page, log):
+                ready = browser.open_page(page, base + "index.html")
                 lines[page_dir.name] = (ready, page.inner_text("#runtime"), log)
     ready, runtime, log = lines["offline"]
     assert not ready["ok"]

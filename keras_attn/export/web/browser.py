@@ -1,12 +1,12 @@
-"""The web page's check: served from 127.0.0.1 and driven in headless
-Chromium (Python `playwright`), as a user would use it.
+"""The page served from 127.0.0.1 and driven in headless Chromium (Python
+`playwright`), as a user would use it.
 
 `serve` serves a folder on a free local port; `browser` starts Chromium
 with a fresh profile and blocks (and lists) every request to another host;
 `open_page`, `classify_files` and `show_attention` use the page through its
-controls (the file input, the attention box); `check_page` puts the run's
-photos through it and compares its top-1 with LiteRT's on the same photos.
-Tests drive the page with the same functions.
+controls (the file input, the attention box). The check (`check.py`) and the
+tests drive the page with these functions; `browser_missing` says why they
+cannot run here (no playwright, no Chromium).
 """
 
 from __future__ import annotations
@@ -19,13 +19,6 @@ import tempfile
 import threading
 import time
 
-import numpy as np
-
-from keras_attn.export import checks
-
-# Smallest share of photos on which the page's top-1 is LiteRT's (or tied
-# with it within `checks.TIE_MARGIN`).
-MIN_AGREEMENT = 0.95
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -41,14 +34,6 @@ CHROMIUM_HINT = (
     "no Chromium found: apt-get install chromium (or set KERAS_ATTN_CHROMIUM "
     "to a Chromium or Chrome binary)"
 )
-
-
-def tie_aware_agreement(top1: np.ndarray, probs: np.ndarray) -> float:
-    """Share of images whose `top1` is the reference's best class, or within
-    `checks.TIE_MARGIN` of its probability (a uint8 output moves in 1/256)."""
-    best = probs.max(axis=1)
-    chosen = probs[np.arange(len(top1)), top1]
-    return float(np.mean(chosen >= best - checks.TIE_MARGIN))
 
 
 def find_chromium() -> str | None:
@@ -193,79 +178,3 @@ def show_attention(page, timeout_s: float = 120) -> dict:
     if not page.is_checked("#attention"):
         return {"error": page.inner_text("#error")}
     return page.evaluate("window.lastAttention")
-
-
-def check_page(
-    page_dir: str,
-    files: list[str],
-    labels: np.ndarray,
-    reference: np.ndarray,
-    attention: bool,
-) -> dict:
-    """Opens the page in headless Chromium and classifies `files` (the
-    photos) through it; compares its top-1 with `reference`, LiteRT's
-    probabilities on the same photos. Returns the measured numbers and
-    `check` ({ok, detail})."""
-    with serve(page_dir) as base, browser(base) as (page, log):
-        ready = open_page(page, base + "index.html")
-        measured = {"browser": f"Chromium {log.get('browser')}", "photos": len(files)}
-        if not ready.get("ok"):
-            measured["check"] = checks.check(
-                False, f"the page did not start: {ready.get('error')}"
-            )
-            return measured
-        started = time.perf_counter()
-        results = classify_files(page, files)
-        seconds = time.perf_counter() - started
-        shown = show_attention(page) if attention else None
-        blocked = list(log["blocked"])
-        errors = [r["error"] for r in results if "error" in r] + log["page_errors"]
-    if errors:
-        measured["check"] = checks.check(
-            False, f"the page failed on a photo: {errors[0]}"
-        )
-        return measured
-    top1 = np.array([r["top"][0]["index"] for r in results])
-    web_right, litert_right = top1 == labels, reference.argmax(1) == labels
-    ms = [r["ms"] for r in results]
-    measured.update(
-        top1_agreement_litert=float(np.mean(top1 == reference.argmax(1))),
-        top1_agreement_litert_ties=tie_aware_agreement(top1, reference),
-        accuracy=float(np.mean(web_right)),
-        litert_accuracy=float(np.mean(litert_right)),
-        load_seconds=round(ready["loadMs"] / 1000, 2),
-        open_seconds=ready["seconds"],
-        classify_ms_median=round(float(np.median(ms)), 1),
-        classify_ms_first=round(ms[0], 1),
-        seconds_per_photo=round(seconds / len(files), 3),
-        blocked_requests=blocked,
-        top1=top1.tolist(),
-    )
-    if shown is not None:
-        measured["attention_map"] = shown
-    gap = 100 * (measured["litert_accuracy"] - measured["accuracy"])
-    tolerance = checks.client_tolerance(litert_right, web_right)
-    problems = []
-    if measured["top1_agreement_litert_ties"] < MIN_AGREEMENT:
-        problems.append(
-            f"top-1 agreement with LiteRT {measured['top1_agreement_litert_ties']:.3f}"
-            f" < {MIN_AGREEMENT}"
-        )
-    if gap > tolerance:
-        problems.append(
-            f"accuracy {gap:.1f} points below LiteRT (at most {tolerance:.1f})"
-        )
-    if blocked:
-        problems.append(f"it requested another host ({blocked[0]})")
-    if shown is not None and "error" in shown:
-        problems.append(f"the attention map failed: {shown['error']}")
-    detail = (
-        f"top-1 agreement with LiteRT {measured['top1_agreement_litert_ties']:.3f} "
-        f"(ties allowed; {measured['top1_agreement_litert']:.3f} exact), accuracy "
-        f"{100 * measured['accuracy']:.1f}% vs LiteRT "
-        f"{100 * measured['litert_accuracy']:.1f}% on {len(files)} photos"
-    )
-    if problems:
-        detail = "; ".join(problems) + f" ({detail})"
-    measured["check"] = checks.check(not problems, detail)
-    return measured
