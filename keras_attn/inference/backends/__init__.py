@@ -11,4 +11,6 @@ file's suffix (`SUFFIXES`); each imports its runtime only when called.
 SUFFIXES = {
     ".tflite": "litert",
     ".keras": "keras_model",
+    ".onnx": "onnx_runtime",
+    ".xml": "openvino_runtime",
 }
