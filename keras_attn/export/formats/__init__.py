@@ -13,4 +13,4 @@
 only when asked for, so a missing optional runtime costs one line.
 """
 
-FORMATS = ("saved_model", "tflite")
+FORMATS = ("saved_model", "tflite", "onnx", "openvino")
