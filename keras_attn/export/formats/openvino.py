@@ -76,9 +76,16 @@ def versions() -> dict:
 def convert(model):
     """An `openvino.Model` of a Keras classifier (pixels -> logits): uint8
     (N, h, w, 3) `pixels` in, `probabilities` (the softmax) out."""
+    import keras
     import openvino as ov
     import tensorflow as tf
 
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            "OpenVINO export needs the TensorFlow backend: run with "
+            f"KERAS_BACKEND=tensorflow (now {keras.backend.backend()}); the "
+            ".keras file itself is backend-independent."
+        )
     spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8, name=INPUT)
 
     @tf.function(input_signature=[spec])
