@@ -55,7 +55,9 @@ flags.DEFINE_integer(
     "batch_size", 32, "Images per batch (one .keras model call, one CSV write)."
 )
 flags.DEFINE_integer("workers", inference.DEFAULT_WORKERS, "Image decoding threads.")
-flags.DEFINE_integer("threads", 2, "LiteRT CPU threads.")
+flags.DEFINE_integer(
+    "threads", 2, "CPU threads of the runtime (LiteRT, ONNX Runtime, OpenVINO)."
+)
 flags.DEFINE_bool("benchmark", False, "Also print the single-image latency.")
 flags.DEFINE_integer("runs", 50, "Timed runs for --benchmark.")
 FLAGS = flags.FLAGS

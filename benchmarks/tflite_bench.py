@@ -80,7 +80,7 @@ def main(argv):
     with tempfile.TemporaryDirectory() as tmp:
         config = export.ExportConfig(
             run_dir=run_dir,
-            saved_model=False,
+            formats=("tflite",),
             calibration_steps=FLAGS.calibration_steps,
             eval_images=FLAGS.eval_images or None,
             latency_runs=FLAGS.latency_runs,

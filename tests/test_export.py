@@ -94,6 +94,7 @@ def exported(trained_run):
     result = _script(
         "export.py",
         f"--run={trained_run}",
+        "--formats=saved_model,tflite",  # ONNX and OpenVINO: their own tests
         "--calibration_steps=50",
         "--latency_runs=5",
         "--parity_images=50",
@@ -377,7 +378,7 @@ def test_failed_check_writes_nothing_and_names_the_check(
     dynamic = read(run_dir, "dynamic")
     monkeypatch.setattr(tflite_format, "convert", lambda *args, **kwargs: dynamic)
     config = export.ExportConfig(
-        run_dir=str(copy), saved_model=False, quantize=("fp32",), latency_runs=2
+        run_dir=str(copy), formats=("tflite",), quantize=("fp32",), latency_runs=2
     )
     with pytest.raises(export.ExportCheckError, match=r"model_fp32\.tflite.*parity"):
         export.export_run(config)
@@ -467,7 +468,7 @@ def test_partial_reexport_keeps_the_report_and_folder_in_step(exported, tmp_path
     run_dir, report = exported
     copy = _copy_run(run_dir, tmp_path / "run", with_export=True)
     config = export.ExportConfig(
-        run_dir=str(copy), saved_model=False, quantize=("fp32",), latency_runs=2
+        run_dir=str(copy), formats=("tflite",), quantize=("fp32",), latency_runs=2
     )
     again = export.export_run(config)
     # The files it did not touch are still there, and still in the report.
@@ -484,7 +485,10 @@ def test_partial_reexport_keeps_the_report_and_folder_in_step(exported, tmp_path
     (other / "export" / "report.json").write_text(json.dumps(old))
     again = export.export_run(
         export.ExportConfig(
-            run_dir=str(other), saved_model=False, quantize=("fp32",), latency_runs=2
+            run_dir=str(other),
+            formats=("tflite",),
+            quantize=("fp32",),
+            latency_runs=2,
         )
     )
     assert set(again["tflite"]) == {"fp32"} and "saved_model" not in again
@@ -684,7 +688,7 @@ def test_an_export_with_a_truncated_photo_still_writes_its_files(exported, tmp_p
     photo = sorted((copy / "photos").glob("*.jpg"))[0]
     photo.write_bytes(photo.read_bytes()[:500])
     result = _script(
-        "export.py", f"--run={copy}", "--quantize=fp32", "--nosaved_model",
+        "export.py", f"--run={copy}", "--formats=tflite", "--quantize=fp32",
         "--latency_runs=2",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]

@@ -183,7 +183,7 @@ def test_bad_inputs_fail_with_one_line(exported, images, tmp_path):
         ((tmp_path / "missing.tflite", images["rgb.png"]), "No model file"),
         ((not_tflite, images["rgb.png"]), "is not a TFLite model"),
         ((images["rgb.png"], images["rgb.png"]), "is not a TFLite model"),
-        ((mismatch / "model.tflite", images["rgb.png"]), "has 2 labels but the model"),
+        ((mismatch / "model.tflite", images["rgb.png"]), "2 labels for a model with 3"),
         ((model, images["rgb.png"], f"--labels={tmp_path / 'x.txt'}"), "No labels"),
         ((model,), "Usage"),
     )

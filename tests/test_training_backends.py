@@ -183,7 +183,13 @@ def test_jax_trained_model_loads_and_exports_under_tensorflow(jax_run, tiny_fold
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("KERAS_ATTN_DEBUG", None)
     result = subprocess.run(
-        [sys.executable, "export.py", f"--run={run_dir}", "--quantize=fp32"]
+        [
+            sys.executable,
+            "export.py",
+            f"--run={run_dir}",
+            "--formats=saved_model,tflite",
+        ]
+        + ["--quantize=fp32"]
         + ["--eval_images=32", "--parity_images=8", "--latency_runs=1"],
         cwd=REPO,
         env=env,

@@ -430,7 +430,7 @@ def colour_run(colour_model, calibration, photos, framed_photos, tmp_path_factor
 def test_export_web_writes_checks_and_records_the_page(colour_run, npm_dir):
     result = run_script(
         "export.py", f"--run={colour_run}", "--web", f"--web_npm={npm_dir}",
-        "--quantize=int8", "--nosaved_model", "--latency_runs=2", timeout=900,
+        "--formats=tflite", "--quantize=int8", "--latency_runs=2", timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     web_dir = colour_run / "export" / web.WEB_DIR
@@ -454,7 +454,7 @@ def test_export_web_writes_checks_and_records_the_page(colour_run, npm_dir):
         assert (web_dir / name).stat().st_size == size
     # A re-export that leaves the int8 file alone keeps the page and its entry.
     again = run_script(
-        "export.py", f"--run={colour_run}", "--quantize=fp32", "--nosaved_model",
+        "export.py", f"--run={colour_run}", "--formats=tflite", "--quantize=fp32",
         "--latency_runs=2", timeout=600,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr[-2000:]

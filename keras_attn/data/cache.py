@@ -161,7 +161,9 @@ class ImageCache:
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
     def _create(self) -> None:
-        move = "pass --cache_dir=DIR (or set KERAS_ATTN_CACHE) to a folder you can write"
+        move = (
+            "pass --cache_dir=DIR (or set KERAS_ATTN_CACHE) to a folder you can write"
+        )
         try:
             os.makedirs(self.path, exist_ok=True)
         except OSError as e:

@@ -207,8 +207,8 @@ def _report_head(run: Run, config: ExportConfig, held_out, inputs: Inputs) -> di
         },
         "outputs": {
             "saved_model": "logits",
-            "tflite": "probabilities (softmax appended); parity is measured on the "
-            "softmax's input logits",
+            "tflite, onnx, openvino": "probabilities (softmax appended); parity is "
+            "measured on the softmax's input logits",
         },
         "versions": {"keras": keras.__version__},
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),

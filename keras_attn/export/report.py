@@ -48,7 +48,7 @@ def keep_untouched(report: dict, out_dir: str) -> None:
             ):
                 entries[variant] = entry
             else:
-                os.remove(file)
+                remove_files(file)
         if not entries and name != "tflite":
             del report[name]
 

@@ -67,11 +67,17 @@ def identity(
     resize: str,
     shard: tuple[int, int] | None = None,
 ) -> dict:
-    """What a `--csv` file's rows depend on; kept in its sidecar `<csv>.json`."""
+    """What a `--csv` file's rows depend on; kept in its sidecar `<csv>.json`.
+    An OpenVINO model is its `.xml` and the weights beside it: both count."""
+    digest = atomic_io.sha256(model_path)
+    weights = os.path.splitext(model_path)[0] + ".bin"
+    if model_path.endswith(".xml") and os.path.isfile(weights):
+        digest = hashlib.sha256((digest + atomic_io.sha256(weights)).encode())
+        digest = digest.hexdigest()
     return {
         "model": os.path.abspath(model_path),
         "model_bytes": os.path.getsize(model_path),
-        "model_sha256": atomic_io.sha256(model_path),
+        "model_sha256": digest,
         "labels_sha256": hashlib.sha256("\n".join(labels).encode()).hexdigest(),
         "top_k": k,
         "resize": resize,

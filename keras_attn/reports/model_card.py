@@ -198,7 +198,7 @@ def card_text(run_dir: str) -> str:
         "",
         "```bash",
         f"python predict.py {runs.path(run_dir, runs.MODEL)} photo.jpg",
-        f"python export.py --run={run_dir}   # quantised .tflite files",
+        f"python export.py --run={run_dir}   # .tflite, .onnx and OpenVINO files",
         "```",
         "",
         "```python",
