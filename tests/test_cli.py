@@ -57,12 +57,12 @@ def test_train_help_exits_0_and_shows_the_recipe_defaults():
     assert "tin100_fewshot \\ --weights=../shared/weights/resnet18_tin100" in usage
     assert "--image_size: Side the model works at" in usage
     assert (
-        "Default: the recipe's: 128 (stanford_cars, "
+        "Default: the recipe's: 128 (shapes, stanford_cars, "
         "folder:stanford_cars_fewshot_224: 224)" in usage
     )
     assert (
-        "Default: the recipe's: 2 (shapes, folder:stanford_cars_fewshot, "
-        "folder:stanford_cars_fewshot_224: 1)" in usage
+        "Default: the recipe's: 2 (folder:stanford_cars_fewshot, "
+        "folder:stanford_cars_fewshot_224: 1; shapes: 0)" in usage
     )
     for text in ("auto |", "hf://timm/resnet18.a1_in1k", "kaggle://"):
         assert text in usage  # --weights
@@ -75,7 +75,7 @@ def test_recipe_defaults_are_described_per_dataset():
     assert recipes.describe_default("batch_size") == "32"
     assert (
         recipes.describe_default("image_size")
-        == "128 (stanford_cars, folder:stanford_cars_fewshot_224: 224)"
+        == "128 (shapes, stanford_cars, folder:stanford_cars_fewshot_224: 224)"
     )
     shots = recipes.describe_default("shots")
     assert shots == "10 (shapes, folder: every image)"

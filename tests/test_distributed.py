@@ -43,6 +43,8 @@ TINY = dict(
     val_shots=2,
     batch_size=8,
     epochs=1,
+    image_size=128,  # pinned, not the demo recipe's 224 px lp-ft
+    backbone="finetune",
     augment="none",
     dropout=0.0,
 )

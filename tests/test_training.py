@@ -42,6 +42,10 @@ def small_config(run_dir, **overrides) -> trainer.TrainConfig:
         val_shots=2,
         epochs=2,
         batch_size=8,
+        # Pinned, not the demo recipe's (224 px lp-ft): seconds, not minutes.
+        image_size=128,
+        backbone="finetune",
+        warmup_epochs=1,
         run_dir=str(run_dir),
         visualize_count=4,
     )

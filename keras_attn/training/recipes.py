@@ -35,16 +35,23 @@ class Recipe:
 
 
 RECIPES = {
-    # The embedded demo: generated 64x64 images, 128 px in the model (a 4x4
-    # map), a few minutes on 2 CPU cores. Random-init ResNet-18 does not learn
-    # it in that budget (9% val after 6 epochs, chance level), so `auto` starts from the
-    # best pretrained weights it can find (see models/backbone.py).
+    # The embedded demo (`python train.py`): generated 64x64 images at 224 px
+    # in the model (a 7x7 map, where the module localises), a 30-epoch probe
+    # on cached features, then 2 fine-tuning epochs. Chosen by measurement
+    # against the 128 px, 6-epoch fine-tuning it had (benchmarks/
+    # demo_recipe.py, seed 0): test 96.8 vs 95.4%, the map's maximum on the
+    # object for 97.6 vs 27.4% of held-out images (a centre map: 57%), in
+    # about the same wall time. Random-init ResNet-18 does not learn it in
+    # that budget (9% val, chance level), so `auto` starts from the best
+    # pretrained weights it can find (see models/backbone.py).
     "shapes": Recipe(
-        image_size=128,
-        epochs=6,
+        image_size=224,
+        backbone="lp-ft",
+        probe_epochs=30,
+        epochs=2,
         batch_size=32,
         learning_rate=1e-3,
-        warmup_epochs=1,
+        warmup_epochs=0,
         weights="auto",
         backbone_lr_scale=1.0,
         augment="flip",
