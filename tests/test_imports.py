@@ -199,6 +199,39 @@ def test_package_inits_hold_re_exports_only():
             assert ok, f"{os.path.relpath(path, ROOT)}:{node.lineno}"
 
 
+def _shadowed_submodules(path: str, package: str):
+    """Names a package's `__init__.py` binds to something other than the
+    submodule of that name: `from p import m` then gets the name, not the module."""
+    folder = os.path.dirname(path)
+    tree = ast.parse(open(path).read(), path)
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                bound = alias.asname or alias.name
+                is_sub = os.path.isfile(os.path.join(folder, bound + ".py"))
+                if is_sub and f"{node.module}.{alias.name}" != f"{package}.{bound}":
+                    yield f"{os.path.relpath(path, ROOT)}:{node.lineno} {bound}"
+
+
+def test_no_package_name_hides_a_submodule():
+    found = [
+        shadow
+        for module, path in _modules()
+        if path.endswith("__init__.py")
+        for shadow in _shadowed_submodules(path, module)
+    ]
+    assert found == []
+
+
+def test_a_hidden_submodule_is_caught(tmp_path):
+    (tmp_path / "join.py").write_text("def join():\n    pass\n")
+    init = tmp_path / "__init__.py"
+    init.write_text("from pkg.join import join\n")
+    assert [s.split()[-1] for s in _shadowed_submodules(str(init), "pkg")] == ["join"]
+    init.write_text("from pkg import join\n")
+    assert list(_shadowed_submodules(str(init), "pkg")) == []
+
+
 def test_the_rules_catch_a_break(tmp_path, monkeypatch):
     """The checker itself: an export module that imports training, and one
     that takes a name from the root, are both reported."""

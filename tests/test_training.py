@@ -723,7 +723,8 @@ def test_init_from_another_size_classes_or_architecture_is_refused(
     wrong = small_config(
         tmp_path / "wrong", epochs=1, attention="se", init_from=str(shapes_run)
     )
-    with pytest.raises(ValueError, match="another architecture"):
+    message = r"trained with --attention=unified, this run has --attention=se; pass"
+    with pytest.raises(ValueError, match=message):
         trainer.train(wrong)
     assert not (tmp_path / "wrong").exists()
 

@@ -54,7 +54,7 @@ def test_features_are_computed_once_per_image_and_flip(tmp_path):
     [
         (lambda c: open(c._index, "wb").write(b"garbage"), "index.npy does not load"),
         (lambda c: np.save(c._index, np.zeros(2)), "index.npy holds float64"),
-        (lambda c: os.truncate(c._data, 7), "feature_cache.f16 is 7 bytes"),
+        (lambda c: os.truncate(c._data, 7), "features.f16 is 7 bytes"),
     ],
 )
 def test_damaged_feature_cache_is_named_and_rebuilt(tmp_path, caplog, damage, reason):
@@ -175,7 +175,8 @@ def test_resuming_or_starting_from_a_run_with_other_stages_is_refused(tmp_path):
         r"--attention_stages=4; pass the same --attention_stages",
     ):
         trainer.check_init_from(str(tmp_path), other)
-    with pytest.raises(ValueError, match=r"--image_size=128, this run has "):
+    message = rf"--image_size={config.image_size}, this run has --image_size=160"
+    with pytest.raises(ValueError, match=message):
         trainer.check_init_from(
             str(tmp_path),
             TrainConfig(attention_stages=(3, 4), image_size=160).resolved(),

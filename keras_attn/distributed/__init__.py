@@ -1,6 +1,6 @@
 """Training on several devices and workers with the engines Keras and
 TensorFlow ship (`keras.distribution`, `tf.distribute`), never a home-made
-one: finding the cluster (`cluster`), joining it (`join`), data-parallel
+one: finding the cluster (`cluster`), joining it (`membership`), data-parallel
 set-up (`parallel`), checking the workers run the same training
 (`same_run`), noticing a lost worker (`failures`), and where each writes
 (`worker_dirs`). The names below are what `train.py` and the trainer use.
@@ -20,7 +20,7 @@ from keras_attn.distributed.failures import (
     failures_reported,
     lost_worker,
 )
-from keras_attn.distributed.join import join, joined, leave, strategy
+from keras_attn.distributed.membership import join, joined, leave, strategy
 from keras_attn.distributed.parallel import (
     check_batch_size,
     data_parallel,

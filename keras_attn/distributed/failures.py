@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 
-from keras_attn.distributed import join as join_lib
+from keras_attn.distributed import membership
 from keras_attn.distributed.cluster import Cluster
 from keras_attn.errors import UserError, first_line
 
@@ -21,7 +21,7 @@ def as_worker_lost(cluster: Cluster, error: Exception) -> WorkerLost | None:
     message = lost_worker(cluster, error)
     if message is None:
         return None
-    join_lib.mark_failed()
+    membership.mark_failed()
     return WorkerLost(message)
 
 
@@ -36,7 +36,7 @@ def failures_reported(cluster: Cluster | None):
         yield
     except BaseException as e:
         if cluster is not None and not isinstance(e, WorkerLost):
-            join_lib.mark_failed()
+            membership.mark_failed()
             if cluster.engine == "tensorflow":
                 _report_to_cluster(cluster, e)
         raise
@@ -70,7 +70,7 @@ def lost_worker(cluster: Cluster, error: Exception) -> str | None:
         )
         if not lost:
             return None
-        others = [i for i in join_lib.tasks_in(cluster, text) if i != cluster.index]
+        others = [i for i in membership.tasks_in(cluster, text) if i != cluster.index]
         who = others[0] if others else None
     else:
         markers = ("Gloo", "gloo", "Connection reset", "Connection refused")

@@ -21,7 +21,7 @@ fits the model:
 per step, so keep it a multiple of N; the learning rate and its schedule are
 those of one machine with that batch.
 
-Several workers (`cluster.py`, `join.py`): every worker runs the same `train.py`
+Several workers (`cluster.py`, `membership.py`): every worker runs the same `train.py`
 command, with its own `TF_CONFIG` (TensorFlow: `MultiWorkerMirroredStrategy`)
 or `--process_id` (JAX: `keras.distribution.initialize`, then the same
 `DataParallel`). Worker 0, the chief, alone writes the run folder, so it is
@@ -56,7 +56,7 @@ import contextlib
 
 import keras
 
-from keras_attn.distributed import join as join_lib
+from keras_attn.distributed import membership
 from keras_attn.distributed.failures import as_worker_lost
 
 
@@ -73,7 +73,7 @@ def data_parallel(enabled: bool = True):
         yield 1
         return
     backend = keras.backend.backend()
-    cluster = join_lib.joined()
+    cluster = membership.joined()
     try:
         if backend == "jax":
             devices = keras.distribution.list_devices()
@@ -85,7 +85,7 @@ def data_parallel(enabled: bool = True):
             with distribution.scope():
                 yield len(devices)
         elif backend == "tensorflow":
-            strategy = join_lib.strategy() or tf_strategy()
+            strategy = membership.strategy() or tf_strategy()
             with strategy.scope():
                 yield strategy.num_replicas_in_sync
         else:
@@ -100,7 +100,7 @@ def data_parallel(enabled: bool = True):
             raise lost from None
         raise
     if cluster is not None:
-        join_lib.leave()
+        membership.leave()
 
 
 @contextlib.contextmanager

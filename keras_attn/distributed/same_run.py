@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 
-from keras_attn.distributed import join as join_lib
+from keras_attn.distributed import membership
 from keras_attn.distributed.cluster import Cluster
 from keras_attn.distributed.failures import as_worker_lost
 from keras_attn.errors import UserError
@@ -102,7 +102,7 @@ def all_gather(cluster: Cluster, values: np.ndarray) -> np.ndarray:
         return np.asarray(multihost_utils.process_allgather(values))
     import tensorflow as tf
 
-    mirrored = join_lib.strategy()
+    mirrored = membership.strategy()
     per_replica = mirrored.experimental_distribute_values_from_function(
         lambda ctx: tf.constant(values[None])
     )

@@ -2,7 +2,7 @@
 
 `runtime` opens a file with the runtime its suffix names (`backends/`: LiteRT
 for `.tflite`, Keras for `.keras`) and prepares images the way training
-stored them; `files`, `batches`, `results_csv` and `predict` classify many
+stored them; `files`, `batches`, `results_csv` and `many` classify many
 images in bounded memory into a resumable CSV. Nothing here imports Keras,
 TensorFlow or LiteRT until a file that needs it is opened: with numpy,
 Pillow and `ai-edge-litert` alone, `.tflite` files run.
@@ -15,7 +15,7 @@ from keras_attn.inference.backends.litert import (
 )
 from keras_attn.inference.batches import DEFAULT_WORKERS, check_positive, classify
 from keras_attn.inference.files import image_files, parse_shard, shard_of
-from keras_attn.inference.predict import Progress, Summary, predict
+from keras_attn.inference.many import Progress, Summary, predict
 from keras_attn.inference.results_csv import (
     SIDECAR_SUFFIX,
     ResultsCsv,

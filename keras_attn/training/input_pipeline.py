@@ -24,7 +24,7 @@ each batch is split evenly across devices: JAX refuses an uneven split, and
 `tf.distribute` hands a device an empty batch, on which some ops fail. The
 padding weighs 0 (see `pad_to_batches`; compile accuracy as a weighted metric).
 
-On several workers (`join_lib.joined()`), `batch_size` is still the global
+On several workers (`membership.joined()`), `batch_size` is still the global
 batch and the order the one a single machine draws; worker k of n reads only
 the k-th of n equal parts of each batch (`shard`), the rule Keras applies to a
 `tf.data` pipeline on JAX (`rebatch`, then `shard`): on JAX as this process's
@@ -40,7 +40,7 @@ import math
 import keras
 import numpy as np
 
-from keras_attn.distributed import join as join_lib
+from keras_attn.distributed import membership
 from keras_attn.utils import devices
 
 # Largest split (uint8 bytes) that `on_device="auto"` copies to the accelerator.
@@ -163,7 +163,7 @@ def fit_data(
         first_epoch: the first epoch `fit` will run.
         sample_weights: (N,) per-image loss weights of a training split.
     """
-    cluster = join_lib.joined() if even else None
+    cluster = membership.joined() if even else None
     if keras.backend.backend() == "tensorflow":
         args = (images, labels, num_classes, batch_size, training, seed, even)
         args += (first_epoch, sample_weights)
