@@ -29,6 +29,9 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# A .tflite, .onnx or .xml file needs no Keras: register its classes only
+# when a .keras file is opened (keras_attn/registration.py).
+os.environ.setdefault("KERAS_ATTN_REGISTER", "on_demand")
 
 from absl import app, flags  # noqa: E402
 

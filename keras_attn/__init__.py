@@ -9,26 +9,20 @@ so after `import keras_attn` a plain `keras.saving.load_model(path)` loads it,
 as after `import keras_hub` for keras-hub models. It loads nothing of
 training, export or the dataset loaders: its submodules (`keras_attn.runs`,
 `keras_attn.models`, ...) are imported when first used. Where Keras is not
-installed (a board with only LiteRT) the registration is skipped and
-`keras_attn.inference` still runs `.tflite` files.
+installed (a board with only LiteRT), or under
+`KERAS_ATTN_REGISTER=on_demand` (`predict.py`), the registration is skipped
+(`registration.py`) and `keras_attn.inference` still runs `.tflite` files.
 """
 
 import importlib
-import importlib.util
 
+from keras_attn import registration
 from keras_attn.saving import load_model
 
 __version__ = "0.1.0"
 
-if importlib.util.find_spec("keras") and importlib.util.find_spec("keras_hub"):
-    from keras_attn.utils.quiet_tf import import_tensorflow_quietly
-
-    import_tensorflow_quietly()  # keras-hub imports TensorFlow: quiet unless asked
-
-    import keras_hub  # noqa: F401  (registers ResNetBackbone)
-
-    from keras_attn import layers  # noqa: F401  (registers the attention layers)
-    from keras_attn.models import resize  # noqa: F401  (registers ResizeImages)
+if registration.wanted_at_import():
+    registration.register()
 
 # Subpackages and modules reached as attributes (`keras_attn.runs.read_labels`)
 # without an import of their own: loaded on first use.
@@ -43,6 +37,7 @@ _SUBMODULES = (
     "inference",
     "layers",
     "models",
+    "registration",
     "reports",
     "runs",
     "saving",

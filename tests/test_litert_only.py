@@ -110,7 +110,8 @@ def test_predict_in_a_venv_with_only_litert(board, tmp_path):
     subprocess.run(
         [*pip, "numpy", "pillow", "absl-py", "ai-edge-litert"], check=True, timeout=900
     )
-    subprocess.run([*pip, "--no-deps", REPO], check=True, timeout=900)
+    # As README says (editable: a plain install would build in the checkout).
+    subprocess.run([*pip, "--no-deps", "-e", REPO], check=True, timeout=900)
     listed = subprocess.run(
         [python, "-m", "pip", "list", "--format=freeze"],
         capture_output=True, text=True, check=True,

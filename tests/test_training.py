@@ -105,6 +105,7 @@ def test_run_writes_every_artefact(shapes_run):
 
 
 def test_run_artefacts_are_consistent(shapes_run):
+    require(WEIGHTS)  # learns only from pretrained features (--weights=auto)
     shapes_run = shapes_run.path
     config = json.loads((shapes_run / "config.json").read_text())
     assert config["attention"] == "unified" and config["image_size"] == 128
@@ -310,6 +311,7 @@ def test_resume_in_the_first_epoch_after_the_probe_phase(tmp_path):
 
 
 def test_lp_ft_probes_on_cached_features_then_fine_tunes(tmp_path):
+    require(WEIGHTS)  # learns only from pretrained features (--weights=auto)
     recorder, rates = EpochRecorder(), StepRates()
     run_dir = tmp_path / "run"
     trainer.train(
@@ -590,6 +592,7 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path):
 
 
 def test_test_split_is_scored_once_when_the_best_epoch_is_the_last(shapes_run):
+    require(WEIGHTS)  # learns only from pretrained features (--weights=auto)
     metrics = runs.read_metrics(str(shapes_run.path))
     # Its best epoch is its last (checked, in case the data changes).
     assert metrics["early_stopping"]["best_epoch"] == metrics["epochs"] == 2

@@ -16,7 +16,7 @@ LITERT_HINT = (
 )
 
 
-def _schema():
+def schema_module():
     """LiteRT's generated TFLite flatbuffer schema (to read files without TF)."""
     try:
         from ai_edge_litert import schema_py_generated
@@ -33,7 +33,7 @@ def model_ops(model_content: bytes) -> list[str]:
     custom code (Flex ops are `Flex<TFOpName>`). Read from the flatbuffer, not
     from an interpreter, whose delegates hide the ops they take over.
     """
-    schema = _schema()
+    schema = schema_module()
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if k.isupper()}
     model = schema.Model.GetRootAs(bytearray(model_content), 0)
     ops = []
@@ -55,7 +55,7 @@ def producer_chain(model_content: bytes, tensor: int) -> list[tuple[str, list[in
     Follows first inputs back through QUANTIZE/DEQUANTIZE, so the chain of an
     output shows the op that computed it (e.g. SOFTMAX, then its input).
     """
-    schema = _schema()
+    schema = schema_module()
     names = model_ops(model_content)
     subgraph = schema.Model.GetRootAs(bytearray(model_content), 0).Subgraphs(0)
     producers = {}

@@ -11,8 +11,8 @@ an associated file, for the output. This module writes that metadata the way
    tables we use with the `flatbuffers` package (already a TensorFlow
    dependency) from a declarative table of their fields below.
 2. It goes into the model as one more buffer plus a `Metadata` entry named
-   `TFLITE_METADATA`, through TensorFlow's own generated TFLite schema
-   (`tensorflow.lite.python.schema_py_generated`, object API).
+   `TFLITE_METADATA`, through the generated TFLite schema
+   (`schema_py_generated` as LiteRT ships it, object API; no TensorFlow).
 3. Associated files (`labels.txt`) are appended to the model as a zip archive,
    which is how `tflite-support` packs them and where MediaPipe reads them.
 
@@ -31,6 +31,7 @@ import zipfile
 import flatbuffers
 import numpy as np
 
+from keras_attn.tflite import graph
 from keras_attn.tflite.graph import TFLITE_IDENTIFIER
 
 METADATA_NAME = b"TFLITE_METADATA"
@@ -211,7 +212,7 @@ def populate(model: bytes, metadata: bytes, files: dict[str, bytes]) -> bytes:
 
     Metadata or files that `model` already carries are replaced.
     """
-    from tensorflow.lite.python import schema_py_generated as schema
+    schema = graph.schema_module()
 
     flat = bytearray(model)
     if flat[4:8] != TFLITE_IDENTIFIER:
@@ -238,7 +239,7 @@ def populate(model: bytes, metadata: bytes, files: dict[str, bytes]) -> bytes:
 
 def read_metadata(model: bytes) -> bytes | None:
     """The `TFLITE_METADATA` flatbuffer of a model, or None."""
-    from tensorflow.lite.python import schema_py_generated as schema
+    schema = graph.schema_module()
 
     flat = bytearray(model)
     tree = schema.Model.GetRootAs(flat, 0)

@@ -25,8 +25,10 @@ class KerasClassifier:
     runtime = "Keras"
 
     def __init__(self, path: str, labels: list[str]):
+        from keras_attn import registration
         from keras_attn.saving import load_model
 
+        registration.register()  # skipped at import under predict.py
         self.model = load_model(path)
         shape = tuple(self.model.input_shape)
         self.input_size = tuple(int(d) for d in shape[1:3])
