@@ -3,6 +3,7 @@
 import getpass
 import os
 
+import pytest
 from conftest import REPO, run_script, run_scripts
 
 
@@ -33,6 +34,7 @@ def test_a_users_tensorflow_log_level_is_kept(monkeypatch):
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
 
 
+@pytest.mark.large
 def test_the_test_session_removes_its_cache(tmp_path):
     """A test session's image and feature cache (KERAS_ATTN_CACHE, in the temp
     folder, also used by the scripts it runs) is gone when it ends."""
@@ -91,6 +93,7 @@ BAD_FLAGS = [
 ]
 
 
+@pytest.mark.large
 def test_bad_flags_are_one_error_line_and_status_2():
     results = run_scripts(
         [[*script, *args] for script, args in BAD_FLAGS], PYTHONPATH=REPO
@@ -111,6 +114,7 @@ BAD_STAGE_FLAGS = [
 ]
 
 
+@pytest.mark.large
 def test_bad_stage_flags_are_one_line(tmp_path):
     run_dir = f"--run_dir={tmp_path}/run"
     results = run_scripts(

@@ -398,6 +398,7 @@ def test_batch_norm_sees_the_global_batch_while_training_only():
 # ---------------------------------------------- real worker processes
 
 
+@pytest.mark.large
 def test_a_worker_that_never_joins_stops_the_others_in_one_line(tmp_path):
     ports = free_ports(2)
     command = train_command(f"--run_dir={tmp_path / 'run'}", "--join_timeout=5")
@@ -411,6 +412,7 @@ def test_a_worker_that_never_joins_stops_the_others_in_one_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.large
 def test_a_bad_tf_config_is_one_error_line(tmp_path):
     env = worker_env("tensorflow", TF_CONFIG='{"cluster": {"worker": ["h:1", "h:1"]}')
     result = subprocess.run(
@@ -425,6 +427,7 @@ def test_a_bad_tf_config_is_one_error_line(tmp_path):
     assert_one_error_line(result.stderr, "TF_CONFIG is not valid JSON")
 
 
+@pytest.mark.large
 @needs_jax
 def test_a_jax_coordinator_that_never_answers_is_one_line(tmp_path):
     (port,) = free_ports(1)
@@ -446,6 +449,7 @@ def test_a_jax_coordinator_that_never_answers_is_one_line(tmp_path):
         assert time.monotonic() - start < 90
 
 
+@pytest.mark.large
 @needs_jax
 def test_jax_auto_without_a_cluster_is_one_line(tmp_path):
     env = worker_env("jax")

@@ -40,6 +40,7 @@ def _script(*args, timeout=600):
     return run_script(*args, timeout=timeout, KERAS_BACKEND="tensorflow")
 
 
+@pytest.mark.large
 def test_export_refuses_a_run_folder_given_without_its_flag(tmp_path):
     # `export.py runs/x` used to export the newest run under runs/ instead.
     result = _script("export.py", str(tmp_path))
@@ -115,6 +116,7 @@ def held_out(trained_run):
     return split.images, split.labels, np.asarray(logits)
 
 
+@pytest.mark.large
 def test_frozen_run_scores_its_cached_maps_as_the_saved_model_scores_images(
     trained_run, held_out
 ):
@@ -389,6 +391,7 @@ def test_failed_check_writes_nothing_and_names_the_check(
     assert report["tflite"]["fp32"]["failed_checks"] == ["parity"]
 
 
+@pytest.mark.large
 def test_export_cli_errors_are_one_line(tmp_path):
     cases = (
         ([f"--run={tmp_path / 'nope'}"], "No run folder"),
@@ -496,6 +499,7 @@ def test_partial_reexport_keeps_the_report_and_folder_in_step(exported, tmp_path
     assert left == ["labels.txt", "model_fp32.tflite", "report.json"]
 
 
+@pytest.mark.large
 def test_damaged_model_keras_is_named_damaged(exported, tmp_path):
     run_dir, _ = exported
     copy = _copy_run(run_dir, tmp_path / "run")
@@ -550,6 +554,7 @@ def test_train_wrote_the_evaluation_report_and_the_model_card(exported):
     assert f"{report['top1']:.4f}" in card
 
 
+@pytest.mark.large
 def test_evaluate_bad_inputs_are_one_line(exported, tmp_path):
     run_dir, _ = exported
     # The training data moved away (see `exported`): the default split is gone.
@@ -681,6 +686,7 @@ def test_damaged_photos_shrink_or_skip_the_client_check(exported, tmp_path, caps
     assert "keeps no photos/" in note and "skipped" in note
 
 
+@pytest.mark.large
 def test_an_export_with_a_truncated_photo_still_writes_its_files(exported, tmp_path):
     run_dir, _ = exported
     copy = _copy_run(run_dir, tmp_path / "run")

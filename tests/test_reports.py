@@ -120,6 +120,7 @@ def test_curves_name_the_loss_they_show(tmp_path, monkeypatch):
     assert accuracy_axis.get_ylabel() == "accuracy"
 
 
+@pytest.mark.large
 def test_command_without_run_is_one_line_error(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     for args in ([], [f"--run={tmp_path / 'missing'}"]):

@@ -110,6 +110,7 @@ def test_markdown_table_has_every_variant_and_difference():
     assert "0.530" in text  # GMACs = FLOPs / 2
 
 
+@pytest.mark.large
 def test_cli_bad_input_is_one_line(tmp_path):
     script = os.path.join("benchmarks", "reproduce.py")
     result, fast, unexpected = run_scripts(
@@ -221,6 +222,7 @@ def test_strip_progress_keeps_each_epochs_final_line():
     )
 
 
+@pytest.mark.large
 def test_strip_progress_bad_input_is_one_line(tmp_path):
     script = os.path.join(REPO, "benchmarks", "tools", "strip_progress.py")
     for args, message in (

@@ -387,6 +387,7 @@ BAD_INPUT = [
 ]
 
 
+@pytest.mark.large
 def test_train_script_bad_input_is_one_line(tmp_path):
     from PIL import Image
 
@@ -411,6 +412,7 @@ def test_train_script_bad_input_is_one_line(tmp_path):
         assert not (tmp_path / f"run{i}").exists()
 
 
+@pytest.mark.large
 def test_run_dir_that_cannot_be_a_run_folder(tmp_path, monkeypatch):
     (tmp_path / "a_file").write_text("x")
     cases = (
@@ -428,6 +430,7 @@ def test_run_dir_that_cannot_be_a_run_folder(tmp_path, monkeypatch):
         trainer.train(small_config(tmp_path / "locked" / "run"))
 
 
+@pytest.mark.large
 def test_train_script_unknown_attention_flag(tmp_path):
     result, unknown = run_scripts(
         [
@@ -522,6 +525,7 @@ def test_full_disk_keeps_the_last_backup_and_the_run_resumes(tmp_path, monkeypat
     np.testing.assert_array_equal(read_history(str(run_dir))["epoch"], [0, 1, 2])
 
 
+@pytest.mark.large
 def test_damaged_backup_is_named_with_the_way_out(tmp_path):
     config = small_config(tmp_path / "run", epochs=2, attention="none")
     with pytest.raises(KeyboardInterrupt):
@@ -557,6 +561,7 @@ def test_weights_are_not_written_to_a_disk_without_room(tmp_path, monkeypatch):
     assert info.value.errno == errno.ENOSPC
 
 
+@pytest.mark.large
 def test_keras_load_model_works_after_import_keras_attn(shapes_run):
     code = (
         "import sys, keras, keras_attn\n"

@@ -290,6 +290,7 @@ def test_an_export_keeps_the_page_only_while_its_int8_file_is_the_same(tmp_path)
     assert "web" not in report and not web_dir.exists()
 
 
+@pytest.mark.large
 def test_web_cli_errors_are_one_line(tmp_path):
     no_npm, no_int8 = run_scripts(
         [
@@ -307,7 +308,12 @@ def test_web_cli_errors_are_one_line(tmp_path):
 # ---------------------------------------------------------------- in Chromium
 
 
-@pytest.mark.parametrize("resize", ["crop", "squash", "pad"])
+@pytest.mark.parametrize(
+    "resize",
+    # crop (a region of interest) by default; the other two in the large run.
+    ["crop", pytest.param("squash", marks=pytest.mark.large),
+     pytest.param("pad", marks=pytest.mark.large)],
+)  # fmt: skip
 def test_page_agrees_with_litert_on_photos(
     resize, colour_model, calibration, photos, framed_photos, npm_dir, tmp_path
 ):
