@@ -51,6 +51,7 @@ def test_the_test_session_removes_its_cache(tmp_path):
     assert not [name for name in left if name.startswith("keras_attn_test_cache_")]
 
 
+@pytest.mark.large
 def test_train_help_exits_0_and_shows_the_recipe_defaults():
     result = run_script("train.py", "--help")
     assert result.returncode == 0, result.stderr[-2000:]

@@ -129,6 +129,7 @@ def test_summary_line_labels_every_accuracy_alike():
     )
 
 
+@pytest.mark.large
 def test_bad_batch_size_and_out_are_one_line_before_any_work(tmp_path):
     (tmp_path / "a_file").write_text("x")
     cases = (

@@ -230,8 +230,12 @@ def test_hf_handle_loads_through_keras_hub_with_a_mocked_download(monkeypatch):
 
 @pytest.mark.parametrize(
     "attention, stages, map_side",
-    [("unified", (3,), 8), ("unified", (3, 4), 8), ("cbam", (3, 4), 8),
-     ("se", (3,), 4), ("none", (3, 4), 4)],
+    # Two by default (the module alone on P4, a peer on P4 + P5), three large.
+    [("unified", (3,), 8),
+     pytest.param("unified", (3, 4), 8, marks=pytest.mark.large),
+     ("cbam", (3, 4), 8),
+     pytest.param("se", (3,), 4, marks=pytest.mark.large),
+     pytest.param("none", (3, 4), 4, marks=pytest.mark.large)],
 )  # fmt: skip
 def test_stage3_attention_reads_keras_hub_pyramid(
     random_backbone, attention, stages, map_side, tmp_path

@@ -310,6 +310,7 @@ def test_resume_in_the_first_epoch_after_the_probe_phase(tmp_path):
     )
 
 
+@pytest.mark.large
 def test_lp_ft_probes_on_cached_features_then_fine_tunes(tmp_path):
     require(WEIGHTS)  # learns only from pretrained features (--weights=auto)
     recorder, rates = EpochRecorder(), StepRates()
