@@ -5,7 +5,9 @@ raises the classes in `keras_attn.errors`."""
 import errno
 import functools
 import os
+import signal
 import sys
+import threading
 
 from keras_attn.errors import MissingDependencyError, UserError, first_line
 from keras_attn.utils.quiet_tf import import_tensorflow_quietly
@@ -89,14 +91,23 @@ def parse_flags(argv: list[str]) -> list[str]:
         sys.exit(2)
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def run_main(main):
     """Wraps an absl `main` so user errors print `error: <message>` and exit 2.
 
-    Set KERAS_ATTN_DEBUG=1 to see the full traceback instead.
+    Set KERAS_ATTN_DEBUG=1 to see the full traceback instead. A SIGTERM (a
+    `kill`, `timeout`, a scheduler's preemption) ends the command as Ctrl-C
+    does, through its `finally` blocks, so an atomic write removes its hidden
+    temporary file or folder instead of leaving it for the next run.
     """
 
     @functools.wraps(main)
     def wrapped(argv):
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             return main(argv)
         except Exception as e:

@@ -2,6 +2,10 @@
 
 import getpass
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 
 import pytest
 from conftest import REPO, run_script, run_scripts
@@ -126,3 +130,32 @@ def test_bad_stage_flags_are_one_line(tmp_path):
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith("error: ") and message in line, line
     assert not (tmp_path / "run").exists()
+
+
+def test_a_terminated_command_leaves_no_temporary_files(tmp_path):
+    """SIGTERM (kill, timeout, a scheduler) ends a command through its
+    `finally` blocks: an atomic write in progress removes its hidden folder."""
+    code = textwrap.dedent(
+        f"""
+        import time
+        from absl import app
+        from keras_attn.cli import run_main
+        from keras_attn.utils import atomic_io
+
+        def main(argv):
+            with atomic_io.atomic_dir({str(tmp_path / "export")!r}) as tmp:
+                open(tmp + "/model.tflite", "w").write("half")
+                print("writing", flush=True)
+                time.sleep(120)
+
+        app.run(run_main(main))
+        """
+    )
+    env = dict(os.environ, KERAS_ATTN_REGISTER="on_demand", PYTHONPATH=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout.readline().strip() == "writing"
+    proc.terminate()
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert os.listdir(tmp_path) == []
