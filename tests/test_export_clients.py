@@ -133,3 +133,26 @@ def test_a_tflite_file_away_from_its_run_still_says_its_resize(colour_model, tmp
     assert inference.training_resize(str(path)) == "pad"
     path.write_bytes(_tflite(colour_model, "pad")[:1000])  # damaged: no answer
     assert inference.training_resize(str(path)) is None
+
+
+def test_export_says_on_the_console_when_mediapipe_cannot_check(monkeypatch, capsys):
+    import importlib.util
+
+    from keras_attn.export import pipeline
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "mediapipe" else find_spec(name, *args),
+    )
+    pipeline.note_unchecked_clients(["saved_model", "tflite"], photos=object())
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith("note: mediapipe is not installed, so MediaPipe")
+    assert "pip install mediapipe" in line
+    pipeline.note_unchecked_clients(["onnx"], photos=object())  # no .tflite
+    pipeline.note_unchecked_clients(["tflite"], photos=None)  # no check at all
+    assert capsys.readouterr().out == ""
+    monkeypatch.undo()
+    pipeline.note_unchecked_clients(["tflite"], photos=object())  # installed here
+    assert capsys.readouterr().out == ""

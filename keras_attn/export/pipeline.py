@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import os
 import time
 
@@ -82,6 +83,7 @@ def export_run(config: ExportConfig) -> dict:
     if note:
         print(f"note: {note}.", flush=True)
     photos = client_photos(run)
+    note_unchecked_clients(formats, photos)
     os.makedirs(out_dir, exist_ok=True)
     runs.clean_temporary(out_dir)  # what a killed export left behind
 
@@ -132,6 +134,16 @@ def export_run(config: ExportConfig) -> dict:
     if failures:
         raise ExportCheckError(f"{'; '.join(failures)} (details in {report_path})")
     return report
+
+
+def note_unchecked_clients(formats: list[str], photos) -> None:
+    """One console line when the `.tflite` files' client check cannot run
+    MediaPipe (report.json's `mediapipe_note` says it for each file)."""
+    from keras_attn.export import clients
+
+    if "tflite" in formats and photos is not None:
+        if importlib.util.find_spec("mediapipe") is None:
+            print(f"note: {clients.MEDIAPIPE_HINT}.", flush=True)
 
 
 def chosen_formats(config: ExportConfig) -> list[str]:
