@@ -182,11 +182,11 @@ def test_each_protocol_pairs_train_py_runs_and_reuses_them(tmp_path, protocol):
             assert key in entry, key
         assert entry["wall_seconds"][0] > 0
         assert len(entry["history_seed0"]["val_accuracy"]) == 1
-    assert variants["unified"]["parameters"] > variants["none"]["parameters"]
+    assert entries["unified"]["parameters"] > entries["none"]["parameters"]
     diff = results["differences"]["unified"]["val_accuracy"][0]
     expected = (
-        variants["unified"]["runs"][0]["val_accuracy"]
-        - variants["none"]["runs"][0]["val_accuracy"]
+        entries["unified"]["runs"][0]["val_accuracy"]
+        - entries["none"]["runs"][0]["val_accuracy"]
     )
     assert diff == pytest.approx(expected)
     text = (tmp_path / "results.md").read_text()
