@@ -703,6 +703,10 @@ def test_init_from_starts_from_a_finished_run(shapes_run, tmp_path):
         "--val_shots=2",
         "--epochs=1",
         "--batch_size=8",
+        # What `shapes_run` trained with (not the demo's 224 px lp-ft).
+        "--image_size=128",
+        "--backbone=finetune",
+        "--warmup_epochs=1",
         f"--init_from={shapes_run}",
         f"--run_dir={tmp_path / 'run'}",
     )
