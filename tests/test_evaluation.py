@@ -98,6 +98,7 @@ def test_every_data_source_is_stored_with_the_runs_resize(tiny_run, tmp_path):
         assert report["mean_loss"] == pytest.approx(pad, abs=1e-5), source
 
 
+@pytest.mark.large  # evaluate.py in a process; test_export runs it by default
 def test_out_writes_the_report_there_and_the_summary_says_top_k(tiny_run, tmp_path):
     run, data = tiny_run
     out = tmp_path / "reports" / "new"
