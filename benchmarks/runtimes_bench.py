@@ -1543,15 +1543,6 @@ def versions() -> dict:
     return found
 
 
-def cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def quiet_logs() -> None:
     """The converters' INFO lines and Keras' input-structure warnings off."""
     import logging
@@ -1566,6 +1557,8 @@ def quiet_logs() -> None:
 
 
 def main(argv):
+    from keras_attn.utils.devices import cpu_model
+
     del argv
     if FLAGS.keras_worker:
         keras_worker_main(FLAGS.keras_worker)
@@ -1665,7 +1658,7 @@ def main(argv):
                 for arg in sys.argv[1:]
             ]
         ),
-        "machine": f"{cpu_name()}, {os.cpu_count()} cores",
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores",
         "versions": versions(),
         "browser": f"Chromium {browser_version}" if browser_version else None,
         "sizes": sizes,

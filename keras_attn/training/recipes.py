@@ -40,10 +40,10 @@ RECIPES = {
     # on cached features, then 2 fine-tuning epochs. Chosen by measurement
     # against the 128 px, 6-epoch fine-tuning it had (benchmarks/
     # demo_recipe.py, seed 0): test 96.8 vs 95.4%, the map's maximum on the
-    # object for 97.6 vs 27.4% of held-out images (a centre map: 57%), in
-    # about the same wall time. Random-init ResNet-18 does not learn it in
-    # that budget (9% val, chance level), so `auto` starts from the best
-    # pretrained weights it can find (see models/backbone.py).
+    # object for 97.6 vs 27.4% of held-out images (a centre map: 57%), at
+    # 1.48x its wall time (one paired run). Random-init ResNet-18 does not
+    # learn it in that budget (9% val, chance level), so `auto` starts from
+    # the best pretrained weights it can find (see models/backbone.py).
     "shapes": Recipe(
         image_size=224,
         backbone="lp-ft",

@@ -99,15 +99,19 @@ def describe() -> str:
     return ", ".join(f"{names.count(n)} x {n}" for n in dict.fromkeys(names))
 
 
-def _cpu_name() -> str:
-    name = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name (`/proc/cpuinfo`), e.g. `"AMD EPYC"`."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_name() -> str:
+    name = cpu_model()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return f"{name} ({cores or os.cpu_count()} cores)"
