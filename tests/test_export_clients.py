@@ -153,6 +153,8 @@ def test_export_says_on_the_console_when_mediapipe_cannot_check(monkeypatch, cap
     pipeline.note_unchecked_clients(["onnx"], photos=object())  # no .tflite
     pipeline.note_unchecked_clients(["tflite"], photos=None)  # no check at all
     assert capsys.readouterr().out == ""
+    # The note and the check agree: the check is skipped the same way.
+    assert clients.mediapipe_top1(b"", LABELS, photos=None, resize="squash") is None
     monkeypatch.undo()
     pipeline.note_unchecked_clients(["tflite"], photos=object())  # installed here
     assert capsys.readouterr().out == ""

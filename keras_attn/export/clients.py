@@ -22,6 +22,8 @@ the file.
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 
 from keras_attn import images as images_lib
@@ -60,9 +62,16 @@ def centred_square(width: int, height: int):
     return RectF(left=left, top=top, right=1 - left, bottom=1 - top)
 
 
+def mediapipe_installed() -> bool:
+    """Whether the client check can run MediaPipe (without importing it)."""
+    return importlib.util.find_spec("mediapipe") is not None
+
+
 def mediapipe_top1(content: bytes, labels: list[str], photos, resize: str):
     """MediaPipe `ImageClassifier`'s top-1 class index per photo, following
     the contract of `resize`; None when mediapipe is not installed."""
+    if not mediapipe_installed():
+        return None
     try:
         import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions, vision

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.util
 import os
 import time
 
@@ -142,7 +141,7 @@ def note_unchecked_clients(formats: list[str], photos) -> None:
     from keras_attn.export import clients
 
     if "tflite" in formats and photos is not None:
-        if importlib.util.find_spec("mediapipe") is None:
+        if not clients.mediapipe_installed():
             print(f"note: {clients.MEDIAPIPE_HINT}.", flush=True)
 
 
