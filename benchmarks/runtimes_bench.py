@@ -306,7 +306,7 @@ def quiet_logs() -> None:
 
 
 def main(argv):
-    from keras_attn.utils.devices import cpu_model
+    from keras_attn.utils.devices import cpu_features, cpu_model
 
     del argv
     if FLAGS.keras_worker:
@@ -411,7 +411,8 @@ def main(argv):
                 for arg in sys.argv[1:]
             ]
         ),
-        "machine": f"{cpu_model()}, {os.cpu_count()} cores",
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores "
+        f"({', '.join(cpu_features()) or 'CPU flags unknown'})",
         "versions": versions(),
         "browser": f"Chromium {browser_version}" if browser_version else None,
         "sizes": sizes,

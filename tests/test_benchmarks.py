@@ -81,3 +81,36 @@ def test_results_record_no_path_of_the_machine_that_made_them(tmp_path, monkeypa
         if paths:
             found[os.path.relpath(path, REPO)] = paths[:2]
     assert found == {}
+
+
+def test_cpu_features_names_the_int8_instructions_on_x86_and_arm(tmp_path):
+    from keras_attn.utils.devices import cpu_features
+
+    x86 = tmp_path / "x86"
+    x86.write_text("model name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma avx512f "
+                   "avx512_vnni\n")  # fmt: skip
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd asimddp i8mm\n")
+    assert cpu_features(str(x86)) == ["avx2", "fma", "avx512f", "avx512_vnni"]
+    assert cpu_features(str(arm)) == ["asimddp", "i8mm"]
+    assert cpu_features(str(tmp_path / "missing")) == []
+
+
+def test_runtime_ratios_pair_rounds_and_invert_throughput():
+    from keras_attn.studies.runtimes import summary
+
+    a, b = (128, "unified", "onnx_int8", "t1"), (128, "plain", "onnx_int8", "t1")
+    # Round 2 is slow for both: paired, the ratio stays 1.1 in every round.
+    values = {a: [11.0, 22.0, 11.0], b: [10.0, 20.0, 10.0]}
+    assert summary.ratio(values, a, b) == {"median": 1.1, "quartiles": [1.1, 1.1]}
+    # Batches are images/s: fewer of them is slower, so the ratio inverts.
+    batch_a, batch_b = (*a[:3], "batch"), (*b[:3], "batch")
+    values.update({batch_a: [80.0, 80.0], batch_b: [100.0, 100.0]})
+    assert summary.ratio(values, batch_a, batch_b)["median"] == 1.25
+    assert summary.ratio(values, a, (128, "none", "onnx_int8", "t1")) is None
+    found = summary.targets(values, [128], ["onnx_int8"], threads=[1])
+    # Only unified/plain has both sides (none/plain and unified/none do not).
+    assert {(t["ratio"], t["mode"]): t["met"] for t in found} == {
+        ("unified/plain", "t1"): True,  # 1.1 is within 1.10
+        ("unified/plain", "batch"): False,  # 1.25
+    }

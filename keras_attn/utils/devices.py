@@ -111,6 +111,29 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# The instruction sets that decide how fast int8 and fp32 kernels run on x86
+# (dot-product int8: VNNI; wide vectors: AVX-512) and on ARM (asimddp: the
+# int8 dot product XNNPACK's kernels use on phones).
+CPU_FEATURES = (
+    "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
+    "amx_int8", "asimddp", "i8mm",
+)  # fmt: skip
+
+
+def cpu_features(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
+    """Which of `CPU_FEATURES` this CPU has (the `flags` line of x86's
+    `/proc/cpuinfo`, `Features` on ARM; empty where it cannot be read)."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    have = set(line.split(":", 1)[1].split())
+                    return [name for name in CPU_FEATURES if name in have]
+    except OSError:
+        pass
+    return []
+
+
 def _cpu_name() -> str:
     name = cpu_model()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
