@@ -121,7 +121,8 @@ def keras_to_onnx(model, opset: int = OPSET):
             f"{[i.name for i in graph.input]} and outputs "
             f"{[o.name for o in graph.output]}"
         )
-    widen_channel_constants(graph, int(model.input_shape[2]))
+    if model.input_shape[2]:  # a static width (every run's model has one)
+        widen_channel_constants(graph, int(model.input_shape[2]))
     _rename(graph, graph.input[0].name, INPUT)
     _rename(graph, graph.output[0].name, OUTPUT)
     for value in (*graph.input, *graph.output):
