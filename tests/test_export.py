@@ -271,6 +271,32 @@ def test_each_attention_branch_converts_alone_and_matches(branch):
         assert np.abs(emptied - logits).max() > 1e-3
 
 
+def test_the_tflite_file_holds_the_normalisation_tiled_and_the_same_numbers():
+    """The per-channel normalisation goes into the file tiled across the
+    width the backbone sees (XNNPACK broadcasts a 3-value constant per
+    pixel): the same logits, to the bit in Keras and within float rounding
+    in LiteRT; the `.keras` model is left as it is."""
+    from keras_attn.export.formats import tflite_convert
+    from keras_attn.models import build_classifier
+
+    keras.utils.set_random_seed(0)
+    # Stored 160x128, resized to 128x128 inside: the width tiled is 128.
+    model = build_classifier(4, (160, 128, 3), 128, attention="none", weights="none")
+    wide = tflite_convert.widen_normalization(model)
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 160, 128, 3))
+    pixels = pixels.astype("float32")
+    logits = model.predict(pixels, verbose=0)
+    np.testing.assert_array_equal(wide.predict(pixels, verbose=0), logits)
+    assert wide.name == model.name
+    assert tuple(model.get_layer("normalize").axis) == (-1,)  # the model's own
+    content = tflite_convert.convert(model, "fp32")
+    interpreter = inference.make_interpreter(content)
+    shapes = [tuple(d["shape"]) for d in interpreter.get_tensor_details()]
+    assert shapes.count((1, 1, 128, 3)) == 2, shapes  # mean and 1/std
+    assert (3,) not in shapes and (1, 1, 1, 3) not in shapes
+    assert np.abs(export.softmax_input_logits(content, pixels) - logits).max() <= 1e-4
+
+
 def test_metadata_reads_back_with_mediapipes_schema(exported):
     schema = pytest.importorskip(
         "mediapipe.tasks.metadata.metadata_schema_py_generated"
