@@ -276,13 +276,13 @@ def test_the_tflite_file_holds_the_normalisation_tiled_and_the_same_numbers():
     width the backbone sees (XNNPACK broadcasts a 3-value constant per
     pixel): the same logits, to the bit in Keras and within float rounding
     in LiteRT; the `.keras` model is left as it is."""
-    from keras_attn.export.formats import tflite_convert
+    from keras_attn.export.formats import normalization, tflite_convert
     from keras_attn.models import build_classifier
 
     keras.utils.set_random_seed(0)
     # Stored 160x128, resized to 128x128 inside: the width tiled is 128.
     model = build_classifier(4, (160, 128, 3), 128, attention="none", weights="none")
-    wide = tflite_convert.widen_normalization(model)
+    wide = normalization.widen_normalization(model)
     pixels = np.random.default_rng(0).integers(0, 256, (2, 160, 128, 3))
     pixels = pixels.astype("float32")
     logits = model.predict(pixels, verbose=0)

@@ -508,55 +508,6 @@ def test_the_conversion_child_reports_its_error_in_one_line(tmp_path, capsys):
     assert line.startswith("onnx_convert error: ")
 
 
-def _preprocessing_graph(mean, scale):
-    """float (N, 4, 5, 3) -> Cast -> Sub(mean) -> Mul(scale) -> Transpose ->
-    a 1x1 Conv -> Add(b) (after the Transpose: not the image's, left as it
-    is)."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    inits = [
-        numpy_helper.from_array(np.asarray(mean, "float32"), "mean"),
-        numpy_helper.from_array(np.asarray(scale, "float32"), "scale"),
-        numpy_helper.from_array(rng.normal(size=(2, 3, 1, 1)).astype("float32"), "w"),
-        numpy_helper.from_array(np.float32([1, 2]).reshape(1, 2, 1, 1), "b"),
-    ]
-    nodes = [
-        helper.make_node("Cast", ["x"], ["f"], to=TensorProto.FLOAT),
-        helper.make_node("Sub", ["f", "mean"], ["centred"]),
-        helper.make_node("Mul", ["scale", "centred"], ["scaled"]),  # constant first
-        helper.make_node("Transpose", ["scaled"], ["nchw"], perm=[0, 3, 1, 2]),
-        helper.make_node("Conv", ["nchw", "w"], ["conv"]),
-        helper.make_node("Add", ["conv", "b"], ["y"]),
-    ]
-    graph = helper.make_graph(
-        nodes, "g",
-        [helper.make_tensor_value_info("x", TensorProto.UINT8, ["n", 4, 5, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        inits,
-    )  # fmt: skip
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-
-
-def test_widened_preprocessing_constants_give_the_same_bits():
-    import onnxruntime as ort
-
-    proto = _preprocessing_graph([[[[120.0, 110.0, 100.0]]]], [0.02, 0.03, 0.04])
-    before = ort.InferenceSession(proto.SerializeToString())
-    assert onnx_convert.widen_channel_constants(proto.graph, width=5) == 2
-    shapes = {value.name: tuple(value.dims) for value in proto.graph.initializer}
-    # The two on the image, widened; the replaced ones gone; the conv's kept.
-    assert shapes == {
-        "mean/width_5": (1, 1, 5, 3), "scale/width_5": (1, 1, 5, 3),
-        "w": (2, 3, 1, 1), "b": (1, 2, 1, 1),
-    }  # fmt: skip
-    after = ort.InferenceSession(proto.SerializeToString())
-    pixels = np.random.default_rng(1).integers(0, 256, (2, 4, 5, 3), np.uint8)
-    np.testing.assert_array_equal(
-        after.run(None, {"x": pixels})[0], before.run(None, {"x": pixels})[0]
-    )
-
-
 def test_keras_to_onnx_widens_the_normalization_and_matches_keras():
     import onnxruntime as ort
     from onnx import numpy_helper

@@ -9,13 +9,9 @@ into extra graph inputs, so ONNX Runtime refuses the file for want of them.
 Here a `tf.function` calls `model(cast(pixels), training=False)`, and the
 captured constants are moved back into the graph as initializers.
 
-The preprocessing's per-channel constants (the Normalization layer's mean
-and 1/std, shape (1, 1, 1, 3)) are widened to the image's width, (1, 1, w,
-3) (`widen_channel_constants`): the same values, so the outputs are
-bit-identical, but ONNX Runtime's broadcasting loops over the constant's
-span: with a span of 3 the int8 file of a ResNet-18 took 4.9 ms at 128 px
-on 1 thread, 1.25x the same network without preprocessing; widened, 3.9 ms
-(1.005x).
+The model is converted with its normalisation tiled across the width
+(`normalization.widen_normalization`, as for `.tflite`): ONNX Runtime
+broadcasts a 3-value constant one pixel at a time.
 
 The conversion runs in a child process (`python -m` this module) with
 protobuf's pure-Python implementation: tf2onnx's optimiser rewrites every
@@ -36,6 +32,7 @@ import tempfile
 import numpy as np
 
 from keras_attn.errors import first_line
+from keras_attn.export.formats import normalization
 from keras_attn.inference.backends.onnx_runtime import METADATA_PREFIX
 
 OPSET = 17
@@ -93,6 +90,7 @@ def keras_to_onnx(model, opset: int = OPSET):
     import tf2onnx
     from onnx import numpy_helper
 
+    model = normalization.widen_normalization(model)
     spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8, name=INPUT)
 
     @tf.function(input_signature=[spec])
@@ -121,8 +119,6 @@ def keras_to_onnx(model, opset: int = OPSET):
             f"{[i.name for i in graph.input]} and outputs "
             f"{[o.name for o in graph.output]}"
         )
-    if model.input_shape[2]:  # a static width (every run's model has one)
-        widen_channel_constants(graph, int(model.input_shape[2]))
     _rename(graph, graph.input[0].name, INPUT)
     _rename(graph, graph.output[0].name, OUTPUT)
     for value in (*graph.input, *graph.output):
@@ -130,51 +126,6 @@ def keras_to_onnx(model, opset: int = OPSET):
     proto.producer_name = "keras-attn"
     onnx.checker.check_model(proto)
     return proto
-
-
-def widen_channel_constants(graph, width: int) -> int:
-    """Widens each per-channel constant that an Add, Sub, Mul or Div applies
-    to the input image (NHWC, before any other op but Cast) from 3 values to
-    a (1, 1, width, 3) tile of them; returns how many it widened.
-
-    The result is the same to the bit (the same values meet the same
-    pixels); only ONNX Runtime's broadcast loop changes, from one call per
-    pixel to one per image row (see the module docstring).
-    """
-    from onnx import numpy_helper
-
-    initializers = {value.name: value for value in graph.initializer}
-    consumers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    tensor, replaced = graph.input[0].name, []
-    while len(consumers.get(tensor, ())) == 1:
-        (node,) = consumers[tensor]
-        if node.op_type in ("Add", "Sub", "Mul", "Div") and len(node.input) == 2:
-            index = 1 - list(node.input).index(tensor)
-            constant = initializers.get(node.input[index])
-            if constant is None:
-                break
-            values = numpy_helper.to_array(constant)
-            if values.size == 3 and values.shape[-1] == 3 and values.ndim <= 4:
-                tile = np.broadcast_to(values.reshape(1, 1, 1, 3), (1, 1, width, 3))
-                name = f"{constant.name}/width_{width}"
-                if name not in initializers:
-                    initializers[name] = numpy_helper.from_array(
-                        np.ascontiguousarray(tile), name
-                    )
-                    graph.initializer.append(initializers[name])
-                node.input[index] = name
-                replaced.append(constant)
-        elif node.op_type != "Cast":
-            break
-        tensor = node.output[0]
-    used = {name for node in graph.node for name in node.input}
-    for constant in replaced:
-        if constant.name not in used and constant in graph.initializer:
-            graph.initializer.remove(constant)
-    return len(replaced)
 
 
 def _rename(graph, old: str, new: str) -> None:

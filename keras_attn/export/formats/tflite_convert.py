@@ -12,6 +12,7 @@ import numpy as np
 
 from keras_attn import inference
 from keras_attn.export.config import QUANTIZATIONS
+from keras_attn.export.formats import normalization
 from keras_attn.tflite import metadata as tflite_metadata
 
 
@@ -21,43 +22,6 @@ def with_softmax(model: keras.Model) -> keras.Model:
         model.outputs[0]
     )
     return keras.Model(model.inputs, probabilities, name=f"{model.name}_probabilities")
-
-
-def widen_normalization(model: keras.Model) -> keras.Model:
-    """The model with its per-channel `Normalization` layers replaced by ones
-    whose mean and variance are tiled across the image's width: the same
-    values meet the same pixels, so the outputs are the same to the bit.
-
-    Why: LiteRT (XNNPACK) broadcasts a 3-value constant one pixel at a time.
-    A ResNet-18's int8 file with the ImageNet normalisation inside took 1.09x
-    (128 px) and 1.10x (224 px) the time of the same network without it; with
-    the constants tiled to (1, 1, w, 3), 1.01x and 1.00x (interleaved, 1
-    thread). The saved `.keras` model keeps its layer; only the converted
-    file changes. Returns `model` itself when there is nothing to widen.
-    """
-
-    def widened(layer):
-        if not isinstance(layer, keras.layers.Normalization) or layer.invert:
-            return layer
-        shape = tuple(layer.input.shape)  # (B, h, w, c)
-        if len(shape) != 4 or not shape[2] or tuple(layer.axis) not in ((-1,), (3,)):
-            return layer
-        width, channels = shape[2], shape[3]
-        mean, variance = (
-            np.broadcast_to(
-                np.reshape(keras.ops.convert_to_numpy(v), (1, channels)),
-                (width, channels),
-            )
-            for v in (layer.mean, layer.variance)
-        )
-        return keras.layers.Normalization(
-            axis=(2, 3), mean=mean, variance=variance, name=layer.name
-        )
-
-    if not any(isinstance(layer, keras.layers.Normalization) for layer in model.layers):
-        return model
-    clone = keras.models.clone_model(model, clone_function=widened)
-    return keras.Model(clone.inputs, clone.outputs, name=model.name)
 
 
 def representative_dataset(images: np.ndarray, steps: int, seed: int = 0):
@@ -143,7 +107,7 @@ def convert(
     signature = [tf.TensorSpec(shape, tf.float32, name="image")]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.tflite")
-        with_softmax(widen_normalization(model)).export(
+        with_softmax(normalization.widen_normalization(model)).export(
             path, format="litert", input_signature=signature, verbose=False, **options
         )
         with open(path, "rb") as f:
